@@ -1,0 +1,1 @@
+"""ComponentResources that turn Settings into resources. None of them reads Pulumi config."""

@@ -1,0 +1,211 @@
+"""The GKE Standard cluster: node auto-provisioning, a small system pool, least-privilege node identity,
+optional private nodes with Cloud NAT, and a Kubernetes provider bound to this cluster."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from catalog import NapLimits, SYSTEM_POOL_MAX_NODES
+
+# What a node needs and nothing more (GKE "Harden your cluster's security": use a least privilege
+# service account): write logs and metrics, read monitoring, write resource metadata, pull images.
+NODE_ROLES = (
+    "roles/logging.logWriter",
+    "roles/monitoring.metricWriter",
+    "roles/monitoring.viewer",
+    "roles/stackdriver.resourceMetadata.writer",
+    "roles/artifactregistry.reader",
+)
+# Access is governed by IAM roles above; the scope only has to not be narrower (GKE docs recommend
+# cloud-platform together with a least-privilege service account).
+NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+APIS = ("container.googleapis.com", "compute.googleapis.com", "iam.googleapis.com")
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    project: str
+    name: str
+    location: str  # region (regional control plane) or zone
+    region: str
+    nap: NapLimits
+    system_machine_type: str = "e2-standard-4"
+    network: str = "default"
+    # REGULAR runs GKE >= 1.33 by late 2026, above every ComputeClass floor we use (flexStart needs
+    # 1.32.2-gke.1652000; GKE release notes and the ComputeClass CRD reference).
+    release_channel: str = "REGULAR"
+    deletion_protection: bool = False
+    private_nodes: bool = False
+    authorized_networks: Sequence[str] = field(default_factory=tuple)
+
+
+def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
+    """A kubeconfig that authenticates with gke-gcloud-auth-plugin (no static credentials in it)."""
+    context = f"gke-llm-serving-{name}"
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": context, "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_certificate}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "current-context": context,
+        "users": [{"name": context, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "gke-gcloud-auth-plugin",
+            "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+            "provideClusterInfo": True,
+        }}}],
+    })
+
+
+class GkeCluster(pulumi.ComponentResource):
+    """Creates the node service account and its roles, the cluster (NAP on, Workload Identity, release
+    channel), a system node pool, Cloud NAT when nodes are private, and a Kubernetes provider.
+
+    Exports `cluster_name`, `endpoint`, `kubeconfig` (secret), `node_service_account` and `provider`.
+    """
+
+    def __init__(self, name: str, args: ClusterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:gke:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        apis = [
+            # disable_on_destroy=False: other things in the project may use these APIs.
+            gcp.projects.Service(f"{name}-api-{api.split('.')[0]}", project=args.project, service=api,
+                                 disable_on_destroy=False, opts=child)
+            for api in APIS
+        ]
+        after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
+
+        account = gcp.serviceaccount.Account(
+            f"{name}-nodes",
+            project=args.project,
+            account_id=f"{args.name}-nodes"[:30].rstrip("-"),
+            display_name=f"GKE nodes of {args.name} (least privilege)",
+            opts=after_apis,
+        )
+        members = [
+            gcp.projects.IAMMember(
+                f"{name}-nodes-{role.split('/')[1].replace('.', '-')}",
+                project=args.project,
+                role=role,
+                member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+                opts=child,
+            )
+            for role in NODE_ROLES
+        ]
+
+        shielded = dict(enable_secure_boot=True, enable_integrity_monitoring=True)
+        nat = self._nat(name, args, after_apis) if args.private_nodes else []
+        self.cluster = gcp.container.Cluster(
+            f"{name}-gke",
+            name=args.name,
+            project=args.project,
+            location=args.location,
+            network=args.network,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(),
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.release_channel),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=f"{args.project}.svc.id.goog"),
+            # GPU nodes come only from the ComputeClass; the default pool is replaced by "system".
+            # Its node_config still names our account so not even the first node runs as the
+            # default compute account.
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                machine_type=args.system_machine_type,
+                service_account=account.email,
+                oauth_scopes=NODE_SCOPES,
+                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(**shielded),
+                workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+            ),
+            cluster_autoscaling=gcp.container.ClusterClusterAutoscalingArgs(
+                enabled=True,
+                # Caps count every node of the cluster, so they cap the ComputeClass pools too.
+                resource_limits=[
+                    gcp.container.ClusterClusterAutoscalingResourceLimitArgs(resource_type="cpu", minimum=1, maximum=args.nap.cpu),
+                    gcp.container.ClusterClusterAutoscalingResourceLimitArgs(resource_type="memory", minimum=1, maximum=args.nap.memory_gb),
+                    gcp.container.ClusterClusterAutoscalingResourceLimitArgs(resource_type=args.nap.gpu_type, minimum=0, maximum=args.nap.gpus),
+                ],
+                auto_provisioning_defaults=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
+                    service_account=account.email,
+                    oauth_scopes=NODE_SCOPES,
+                    shielded_instance_config=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsShieldedInstanceConfigArgs(**shielded),
+                    management=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsManagementArgs(
+                        auto_repair=True, auto_upgrade=True),
+                ),
+            ),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True, enable_private_endpoint=False) if args.private_nodes else None,
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                cidr_blocks=[gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=c, display_name=f"allowed-{i}")
+                             for i, c in enumerate(args.authorized_networks)],
+            ) if args.authorized_networks else None,
+            # The provider defaults to true, which makes `pulumi destroy` fail; config decides.
+            deletion_protection=args.deletion_protection,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*apis, *members, *nat]),
+        )
+
+        self.system_pool = gcp.container.NodePool(
+            f"{name}-system",
+            name="system",
+            project=args.project,
+            location=args.location,
+            cluster=self.cluster.name,
+            initial_node_count=1,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(total_min_node_count=1, total_max_node_count=SYSTEM_POOL_MAX_NODES),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                machine_type=args.system_machine_type,
+                disk_size_gb=50,
+                service_account=account.email,
+                oauth_scopes=NODE_SCOPES,
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
+                labels={"llm-serving/role": "system"},
+            ),
+            opts=child,
+        )
+
+        self.cluster_name = self.cluster.name
+        self.endpoint = self.cluster.endpoint
+        self.node_service_account = account.email
+        self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
+            self.cluster.name, self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate,
+        ).apply(lambda parts: kubeconfig(*parts)))
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            # Lets `pulumi destroy` finish when the cluster is already gone.
+            delete_unreachable=True,
+            # Objects wait for the system pool, so nothing is scheduled before a node exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool]),
+        )
+        self.register_outputs({
+            "cluster_name": self.cluster_name,
+            "endpoint": self.endpoint,
+            "kubeconfig": self.kubeconfig,
+            "node_service_account": self.node_service_account,
+        })
+
+    def _nat(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+        """Private nodes have no external IP: Cloud NAT lets them pull images and download the model."""
+        router = gcp.compute.Router(f"{name}-router", name=f"{args.name}-router", project=args.project,
+                                    region=args.region, network=args.network, opts=opts)
+        nat = gcp.compute.RouterNat(
+            f"{name}-nat",
+            name=f"{args.name}-nat",
+            project=args.project,
+            region=args.region,
+            router=router.name,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return [router, nat]

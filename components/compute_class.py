@@ -1,0 +1,93 @@
+"""The GKE ComputeClass that turns the capacity ladder into node pools GKE creates on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import compute_class_rules
+
+
+class InvalidComputeClass(pulumi.RunError):
+    pass
+
+
+@dataclass(frozen=True)
+class ComputeClassArgs:
+    name: str  # fixed: pods select the class by this name
+    tiers: Sequence[str]  # ordered, from "spot", "flex-start", "on-demand"
+    machine_type: str  # Compute Engine machine type
+    gpu_type: str  # GKE accelerator name, e.g. nvidia-l4
+    gpu_count: int
+    flex_lead_time_seconds: int = 3600
+    flex_max_run_seconds: Optional[int] = None
+    active_migration: bool = False
+
+
+def priority(tier: str, args: ComputeClassArgs) -> dict:
+    """One rung of the ladder. GPU type and count are stated so the autoscaler knows what a node of
+    this priority offers before it creates one."""
+    rung: dict = {
+        "machineType": args.machine_type,
+        "gpu": {"type": args.gpu_type, "count": args.gpu_count, "driverVersion": "default"},
+    }
+    if tier == "spot":
+        rung["spot"] = True
+    elif tier == "flex-start":
+        # GKE starts a replacement node leadTimeSeconds before a flex-start node reaches its end.
+        rung["flexStart"] = {"enabled": True, "nodeRecycling": {"leadTimeSeconds": args.flex_lead_time_seconds}}
+        if args.flex_max_run_seconds:
+            rung["maxRunDurationSeconds"] = args.flex_max_run_seconds
+    elif tier == "on-demand":
+        rung["spot"] = False
+    else:
+        raise ValueError(f"unknown capacity tier {tier!r}")
+    return rung
+
+
+def manifest(args: ComputeClassArgs) -> dict:
+    spec: dict = {
+        "priorities": [priority(tier, args) for tier in args.tiers],
+        # Off by default in the CRD; without it GKE never creates the pools the priorities describe.
+        "nodePoolAutoCreation": {"enabled": True},
+        # The default changed to DoNotScaleUp in GKE 1.33, so say it: a GPU pod on a node outside the
+        # ladder (wrong GPU, no GPU) cannot serve, better to wait for capacity.
+        "whenUnsatisfiable": "DoNotScaleUp",
+    }
+    if args.active_migration:
+        # Moves pods back to a higher priority when it has capacity again, by evicting them; with
+        # a model that takes 30-60 minutes to load, each move costs a replica that long.
+        spec["activeMigration"] = {"optimizeRulePriority": True}
+    return {
+        "apiVersion": "cloud.google.com/v1",
+        "kind": "ComputeClass",
+        "metadata": {"name": args.name},
+        "spec": spec,
+    }
+
+
+class ComputeClass(pulumi.ComponentResource):
+    """Creates one cluster-scoped `cloud.google.com/v1` ComputeClass named `args.name`.
+
+    Exports `class_name`, the value pods put in their `cloud.google.com/compute-class` node selector.
+    """
+
+    def __init__(self, name: str, args: ComputeClassArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:gke:ComputeClass", name, None, opts)
+        body = manifest(args)
+        errors = compute_class_rules.validate(body)
+        if errors:
+            raise InvalidComputeClass(f"ComputeClass {args.name}: " + "; ".join(errors))
+        self.resource = k8s.apiextensions.CustomResource(
+            f"{name}-class",
+            api_version=body["apiVersion"],
+            kind=body["kind"],
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=args.name),
+            spec=body["spec"],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.class_name = pulumi.Output.from_input(args.name)
+        self.register_outputs({"name": self.class_name})

@@ -1,0 +1,260 @@
+"""The model server: a TGI Deployment on the ComputeClass, its Service and its disruption budget."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import tgi
+
+# --- shutdown timing ------------------------------------------------------------------------------
+# On a Spot reclaim GKE gives non-system pods about 15 s of the 30 s notice (GKE "Spot VMs": graceful
+# shutdown); a longer terminationGracePeriodSeconds does not buy more there. So:
+#   0 s   pod marked terminating; endpoints controller starts removing it from the Service
+#   0-5 s preStop pause: kube-proxy and load balancers stop sending new requests before TGI stops
+#   5 s   SIGTERM; TGI's router stops accepting and drains in-flight requests (GRACEFUL_TERMINATION_TIMEOUT)
+#   15 s  on Spot, the node shuts down: requests still running are cut, clients retry on another replica
+#   25 s  elsewhere (roll-outs, drains, flex-start ends): drain has ended, 5 s before the SIGKILL at 30 s
+PRESTOP_SECONDS = 5
+DRAIN_SECONDS = 20
+TERMINATION_GRACE_SECONDS = 30
+
+STARTUP_PROBE_PERIOD = 15
+
+# Spot VMs carry this label (GKE "Spot VMs": select them with cloud.google.com/gke-spot=true);
+# flex-start and on-demand nodes do not, so it splits replicas across capacity tiers.
+SPOT_LABEL = "cloud.google.com/gke-spot"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+HOST_LABEL = "kubernetes.io/hostname"
+
+
+@dataclass(frozen=True)
+class InferenceServerArgs:
+    namespace: pulumi.Input[str]
+    compute_class_name: pulumi.Input[str]
+    image: str
+    model_id: str
+    quantize: str
+    shards: int
+    hf_home: str
+    max_input_tokens: int
+    max_total_tokens: int
+    cpu: int
+    memory_gib: int
+    gpus: int
+    replicas: int
+    startup_seconds: int
+    rollout_seconds: int
+    secret_name: pulumi.Input[str]
+    token_key: str
+    secret_version: pulumi.Input[str]  # the Secret's resourceVersion: changes when its content does
+    cache_gib: int
+    cache_storage_class: str = "premium-rwo"
+    api_key_key: Optional[str] = None
+    exposure: str = "cluster-ip"  # cluster-ip | internal | public
+    name: str = "llm"  # the tutorial's names
+    service_name: str = "llm-service"
+
+
+def strategy(replicas: int) -> k8s.apps.v1.DeploymentStrategyArgs:
+    """Never ask for more GPUs than the replicas hold: a surge pod needs a whole extra GPU node that
+    Spot or flex-start may not have. With one replica, replace it (downtime while the new one loads);
+    with more, take one down at a time while the others serve."""
+    if replicas <= 1:
+        return k8s.apps.v1.DeploymentStrategyArgs(type="Recreate")
+    return k8s.apps.v1.DeploymentStrategyArgs(
+        type="RollingUpdate",
+        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=0, max_unavailable=1),
+    )
+
+
+def affinity(labels: dict[str, str], replicas: int) -> Optional[k8s.core.v1.AffinityArgs]:
+    if replicas < 2:
+        return None
+    selector = k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
+
+    def prefer(weight: int, key: str) -> k8s.core.v1.WeightedPodAffinityTermArgs:
+        return k8s.core.v1.WeightedPodAffinityTermArgs(
+            weight=weight,
+            pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(label_selector=selector, topology_key=key),
+        )
+
+    return k8s.core.v1.AffinityArgs(pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+        # One replica per node: a node loss takes at most one replica.
+        required_during_scheduling_ignored_during_execution=[
+            k8s.core.v1.PodAffinityTermArgs(label_selector=selector, topology_key=HOST_LABEL)],
+        preferred_during_scheduling_ignored_during_execution=[
+            prefer(100, ZONE_LABEL),
+            # Nodes without the label (flex-start, on-demand) are outside the Spot domain, so a
+            # second replica prefers them once one runs on Spot: one reclaim wave cannot take all.
+            prefer(50, SPOT_LABEL),
+        ],
+    ))
+
+
+def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
+        period_seconds=period,
+        timeout_seconds=5,
+        failure_threshold=failures,
+    )
+
+
+class InferenceServer(pulumi.ComponentResource):
+    """Creates the TGI Deployment (pods on the ComputeClass, every GPU of a node, probes sized for a
+    long cold start), its Service and, with two or more replicas, a PodDisruptionBudget.
+
+    Exports `service_name`, `port` and `endpoint` (URL that follows the exposure).
+    """
+
+    def __init__(self, name: str, args: InferenceServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("llmserving:k8s:InferenceServer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {"app": args.name, "app.kubernetes.io/name": args.name, "app.kubernetes.io/part-of": "gke-llm-serving"}
+        selector = {"app": args.name}
+
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.name,
+                namespace=args.namespace,
+                labels=labels,
+                # The provider waits for the roll-out (10 minutes by default): cover node
+                # provisioning plus the model's cold start, or `pulumi up` fails while it loads.
+                annotations={"pulumi.com/timeoutSeconds": str(args.rollout_seconds)},
+            ),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=args.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=strategy(args.replicas),
+                # Kubernetes marks the roll-out failed after this; it must outlast a cold start.
+                progress_deadline_seconds=args.rollout_seconds,
+                revision_history_limit=3,
+                template=self._pod_template(args, labels),
+            ),
+            opts=child,
+        )
+
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.service_name,
+                namespace=args.namespace,
+                labels=labels,
+                annotations={"networking.gke.io/load-balancer-type": "Internal"} if args.exposure == "internal" else None,
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP" if args.exposure == "cluster-ip" else "LoadBalancer",
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=tgi.PORT, target_port="http", protocol="TCP")],
+            ),
+            opts=child,
+        )
+
+        if args.replicas >= 2:
+            self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.name}-pdb", namespace=args.namespace, labels=labels),
+                # Voluntary disruptions (node upgrades, consolidation, active migration) take one
+                # replica at a time. With one replica a budget would block every drain, so none.
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)),
+                opts=child,
+            )
+
+        self.service_name = self.service.metadata.name
+        self.port = tgi.PORT
+        if args.exposure == "cluster-ip":
+            self.endpoint = pulumi.Output.all(self.service.metadata.name, self.service.metadata.namespace).apply(
+                lambda p: f"http://{p[0]}.{p[1]}.svc.cluster.local:{tgi.PORT}")
+        else:
+            self.endpoint = self.service.status.apply(
+                lambda s: f"http://{s.load_balancer.ingress[0].ip}:{tgi.PORT}")
+        self.register_outputs({"service_name": self.service_name, "endpoint": self.endpoint})
+
+    @staticmethod
+    def _pod_template(args: InferenceServerArgs, labels: dict[str, str]) -> k8s.core.v1.PodTemplateSpecArgs:
+        env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in tgi.env(
+            model_id=args.model_id, shards=args.shards, quantize=args.quantize, hf_home=args.hf_home,
+            max_input_tokens=args.max_input_tokens, max_total_tokens=args.max_total_tokens,
+            drain_seconds=DRAIN_SECONDS,
+        ).items()]
+
+        def from_secret(var: str, key: str) -> k8s.core.v1.EnvVarArgs:
+            return k8s.core.v1.EnvVarArgs(name=var, value_from=k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.secret_name, key=key)))
+
+        env += [from_secret(tgi.TOKEN_ENV, args.token_key), from_secret(tgi.LEGACY_TOKEN_ENV, args.token_key)]
+        if args.api_key_key:
+            env.append(from_secret(tgi.API_KEY_ENV, args.api_key_key))
+
+        quantity = {"cpu": str(args.cpu), "memory": f"{args.memory_gib}Gi", "nvidia.com/gpu": str(args.gpus)}
+        container = k8s.core.v1.ContainerArgs(
+            name="llm",
+            image=args.image,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=tgi.PORT, protocol="TCP")],
+            env=env,
+            # Requests = limits: the pod owns the node's GPUs and the memory it needs is known.
+            resources=k8s.core.v1.ResourceRequirementsArgs(requests=quantity, limits=quantity),
+            # Download, shard load and warm-up come before the port opens. Until this passes no
+            # other probe runs; its budget is the cold-start budget.
+            startup_probe=probe(tgi.HEALTH_PATH, STARTUP_PROBE_PERIOD, math.ceil(args.startup_seconds / STARTUP_PROBE_PERIOD)),
+            readiness_probe=probe(tgi.HEALTH_PATH, 10, 3),
+            # No liveness probe: /health also fails under overload, and a restart costs a 30-60
+            # minute reload. Readiness takes an unhealthy pod out of the Service instead.
+            lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                exec_=k8s.core.v1.ExecActionArgs(command=["sleep", str(PRESTOP_SECONDS)]))),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
+                k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=args.hf_home),
+            ],
+            # Left out, with reason: readOnlyRootFilesystem (TGI and PyTorch write caches under
+            # $HOME and /usr/src at run time) and runAsNonRoot (the image runs as root and its
+            # files belong to root; no non-root user is defined in it).
+            security_context=k8s.core.v1.SecurityContextArgs(
+                allow_privilege_escalation=False,
+                privileged=False,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+            ),
+        )
+        return k8s.core.v1.PodTemplateSpecArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                labels=labels,
+                # Changes when the Secret does, so rotating the token (`pulumi config set --secret
+                # hfToken`, `pulumi up`) rolls the pods, which read it only at start. Not a digest
+                # of the token: a digest would make the whole spec a Pulumi secret, and reveal a
+                # checkable fingerprint in every plan and diff.
+                annotations={"llm-serving/secret-version": args.secret_version},
+            ),
+            spec=k8s.core.v1.PodSpecArgs(
+                # On the pod template (the tutorial put it on the Deployment spec, which the API
+                # rejects), and alone: GKE rejects gke-spot or gke-accelerator selectors beside it.
+                node_selector={"cloud.google.com/compute-class": args.compute_class_name},
+                affinity=affinity({"app": args.name}, args.replicas),
+                termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+                automount_service_account_token=False,
+                enable_service_links=False,
+                security_context=k8s.core.v1.PodSecurityContextArgs(
+                    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
+                containers=[container],
+                volumes=[
+                    # NCCL exchanges data through shared memory between the GPUs (L4s have no NVLink).
+                    k8s.core.v1.VolumeArgs(name="dshm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Gi")),
+                    # A disk per pod for the downloaded checkpoint, created and deleted with the pod.
+                    k8s.core.v1.VolumeArgs(name="model-cache", ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(
+                        volume_claim_template=k8s.core.v1.PersistentVolumeClaimTemplateArgs(
+                            metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app": args.name}),
+                            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                                access_modes=["ReadWriteOnce"],
+                                storage_class_name=args.cache_storage_class,
+                                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{args.cache_gib}Gi"}),
+                            ),
+                        ))),
+                ],
+            ),
+        )

@@ -1,0 +1,25 @@
+"""Text the stack exports for people: the command that reaches the model."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from settings import Settings
+
+# Mixtral/Mistral instruction format, as in the tutorial's curl example.
+PROMPT = "[INST] How do I deploy a container on Kubernetes? [/INST]"
+
+
+def query_command(s: Settings, *, cluster_name: str, namespace: str, service: str, endpoint: str, port: int) -> str:
+    """Credentials, then (for a ClusterIP service) a port-forward, then a curl to /v1/completions."""
+    body = json.dumps({"model": s.model.model_id, "prompt": PROMPT, "max_tokens": 128, "temperature": 0.7})
+    steps = [f"gcloud container clusters get-credentials {cluster_name} --location {s.location} --project {s.project}"]
+    if s.exposure == "cluster-ip":
+        steps.append(f"(kubectl -n {namespace} port-forward service/{service} {port}:{port} >/dev/null &) && sleep 3")
+        url = f"http://localhost:{port}"
+    else:
+        url = endpoint
+    auth = ' -H "Authorization: Bearer $API_KEY"' if s.api_key is not None else ""
+    steps.append(f"curl -s {url}/v1/completions -H 'Content-Type: application/json'{auth} -d {shlex.quote(body)}")
+    return " && ".join(steps)

@@ -1,0 +1,163 @@
+"""Run `__main__.py` under Pulumi's mock runtime and record what it registers.
+
+A fresh program run each time (new event loop, new root stack, new config), as the Pulumi CLI would
+run it once per `pulumi up`. The mocks fabricate only what a provider computes (cluster endpoint and
+CA, service-account e-mail, load-balancer IP, names of auto-named objects); everything else is the
+program's own input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import logging
+import runpy
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import run_pulumi_func
+
+from planner.stack_config import ROOT, ResolvedConfig
+
+MOCK_ENDPOINT = "203.0.113.10"  # RFC 5737 documentation address
+MOCK_LB_IP = {"internal": "10.128.0.50", "public": "203.0.113.20"}
+_SALT = os.urandom(16)
+MOCK_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nmock\n-----END CERTIFICATE-----\n").decode()
+
+
+@dataclass
+class Recorded:
+    type: str
+    name: str
+    inputs: dict  # as the engine receives them: camelCase, secrets wrapped
+    custom: bool
+
+    @property
+    def plain(self) -> dict:
+        """Inputs with secret wrappers removed (for assertions; never for printing)."""
+        return unwrap(self.inputs)
+
+
+@dataclass
+class Evaluation:
+    resources: list[Recorded]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    warnings: list[str] = field(default_factory=list)
+    computed: dict[str, str] = field(default_factory=dict)  # mock-fabricated values -> placeholders
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Recorded:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+    def k8s_objects(self) -> list[Recorded]:
+        return [r for r in self.resources if r.custom and r.type.startswith("kubernetes:") and "apiVersion" in r.inputs]
+
+    def gcp_resources(self) -> list[Recorded]:
+        return [r for r in self.resources if r.custom and r.type.startswith("gcp:")]
+
+
+def is_secret_wrapper(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def unwrap(value: Any) -> Any:
+    if is_secret_wrapper(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+class _Recorder(pulumi.runtime.Mocks):
+    def __init__(self, project: str) -> None:
+        self.project = project
+        self.resources: list[Recorded] = []
+        self.computed: dict[str, str] = {}  # fabricated value -> what it stands for, for rendering
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(Recorded(args.typ, args.name, args.inputs, bool(args.custom)))
+        state = dict(args.inputs)
+        plain = unwrap(args.inputs)
+        if args.typ == "gcp:container/cluster:Cluster":
+            state["endpoint"] = MOCK_ENDPOINT
+            state["masterAuth"] = {"clusterCaCertificate": MOCK_CA}
+        elif args.typ == "gcp:serviceaccount/account:Account":
+            state["email"] = f"{plain['accountId']}@{plain.get('project', self.project)}.iam.gserviceaccount.com"
+        elif args.typ.startswith("kubernetes:") and isinstance(plain.get("metadata"), dict):
+            metadata = dict(plain["metadata"])
+            metadata.setdefault("name", f"{args.name}-mock0000")  # what the provider's auto-naming does
+            # The API server's resourceVersion: new whenever the content changes. Salted per process
+            # so that nothing here is a reproducible digest of a secret value.
+            digest = hashlib.sha256(_SALT + json.dumps(plain, sort_keys=True).encode()).hexdigest()
+            metadata["resourceVersion"] = str(int(digest[:12], 16))
+            self.computed[metadata["resourceVersion"]] = f"<resourceVersion of {args.typ.split(':')[-1]} {metadata['name']}>"
+            state["metadata"] = metadata
+            if args.typ == "kubernetes:core/v1:Service" and plain.get("spec", {}).get("type") == "LoadBalancer":
+                internal = "networking.gke.io/load-balancer-type" in (metadata.get("annotations") or {})
+                ip = MOCK_LB_IP["internal" if internal else "public"]
+                state["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]}}
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run(config: ResolvedConfig, main: Optional[str] = None) -> Evaluation:
+    """Evaluate the program for one stack's resolved config. Raises what the program raises
+    (a pulumi.RunError for bad configuration)."""
+    main = main or str(ROOT / "__main__.py")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    runtime_settings.ROOT.set(None)  # a new root stack resource for this run
+    pulumi.runtime.set_all_config(dict(config.values), sorted(config.secret_keys))
+    recorder = _Recorder(config.values.get("gcp:project", "project"))
+    logger = logging.getLogger(f"gke-llm-serving.plan.{id(recorder)}")
+    logger.propagate = False
+    collect = _Collect()
+    logger.addHandler(collect)
+    pulumi.runtime.set_mocks(recorder, project=config.project, stack=config.stack, preview=False, logger=logger)
+    root = runtime_settings.get_root_resource()
+
+    async def program() -> tuple[dict, set]:
+        await run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__"))
+        values, secret = {}, set()
+        for key, value in root.outputs.items():
+            out = pulumi.Output.from_input(value)
+            values[key] = await out.future()
+            if await out.is_secret():
+                secret.add(key)
+        return values, secret
+
+    try:
+        outputs, secret_outputs = loop.run_until_complete(program())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+        logger.removeHandler(collect)
+    return Evaluation(recorder.resources, outputs, secret_outputs, collect.messages, recorder.computed)

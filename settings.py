@@ -1,0 +1,411 @@
+"""The one reader of Pulumi config: every key is read, checked against the catalog and turned into a
+frozen Settings object. Bad input stops here, before any resource exists, with one message that
+names the key, shows the value and says what would work.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+
+import catalog
+
+PROJECT = "gke-llm-serving"
+
+TIERS = ("spot", "flex-start", "on-demand")
+EXPOSURES = ("cluster-ip", "internal", "public")
+
+# Tutorial defaults (GKE tutorial "Serve LLMs on GKE with a cost-optimized and highly available GPU
+# provisioning strategy" and kubernetes-engine-samples ai-ml/llm-multiple-gpus/mixtral-8x7b).
+DEFAULT_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+DEFAULT_IMAGE = (
+    "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
+    "huggingface-text-generation-inference-cu124.2-3.ubuntu2204.py311"
+)
+DEFAULT_COMPUTE_CLASS = "dws-model-inference-class"
+
+# Flex-start nodes live at most 7 days; leadTimeSeconds and maxRunDurationSeconds are bounded by it
+# (ComputeClass CRD, cloud.google.com_computeclasses.yaml).
+MAX_FLEX_SECONDS = 604800
+
+# Google's TGI image sets HF_HOME=/tmp (team facts, tgi.md); the upstream image uses /data.
+GOOGLE_TGI_HF_HOME = "/tmp"
+UPSTREAM_TGI_HF_HOME = "/data"
+
+# RFC 5737 documentation ranges: a placeholder that would lock everyone out of the control plane.
+_DOC_NETS = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+
+
+class ConfigError(pulumi.RunError):
+    """A configuration value that cannot work. The CLI prints the message without a traceback."""
+
+    def __init__(self, key: str, value: Any, problem: str, fix: str, *, hide_value: bool = False):
+        self.key, self.problem, self.fix = key, problem, fix
+        shown = "[secret]" if hide_value else json.dumps(value) if not isinstance(value, str) else repr(value)
+        super().__init__(f"config {key}={shown}: {problem}; {fix}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    location: str  # region or zone of the cluster
+    region: str
+    model: catalog.Model
+    model_in_catalog: bool
+    quantize: catalog.Quantization
+    machine: catalog.Machine
+    capacity: tuple[str, ...]
+    replicas: int
+    image: str
+    hf_home: str
+    hf_token: pulumi.Output  # secret
+    api_key: Optional[pulumi.Output]  # secret, only when set
+    cluster_name: str
+    compute_class_name: str
+    namespace: str
+    deletion_protection: bool
+    system_machine_type: str
+    flex_lead_time_seconds: int
+    flex_max_run_seconds: Optional[int]
+    active_migration: bool
+    startup_minutes: int
+    max_input_tokens: int
+    max_total_tokens: int
+    exposure: str
+    private_nodes: bool
+    authorized_networks: tuple[str, ...]
+    network: str
+    cache_storage_class: str
+    price_overrides: dict[str, float]
+
+    @property
+    def shards(self) -> int:
+        """NUM_SHARD: tensor parallelism over every GPU of one machine."""
+        return self.machine.gpu_count
+
+    @property
+    def fit(self) -> catalog.Fit:
+        return catalog.fit(self.model, self.machine, self.quantize)
+
+    @property
+    def pod(self) -> catalog.PodResources:
+        return catalog.pod_resources(self.machine)
+
+    @property
+    def startup_seconds(self) -> int:
+        return self.startup_minutes * 60
+
+    @property
+    def rollout_seconds(self) -> int:
+        """How long a roll-out may take: node provisioning (GPU node boot and driver install, up to
+        about 20 minutes when capacity is scarce) plus the model's start-up budget."""
+        return self.startup_seconds + NODE_PROVISIONING_SECONDS
+
+
+NODE_PROVISIONING_SECONDS = 20 * 60
+
+
+class _Reader:
+    """Reads raw config strings (as the CLI passes them) and converts them with clear errors."""
+
+    def __init__(self) -> None:
+        self.cfg = pulumi.Config()
+        self.gcp = pulumi.Config("gcp")
+
+    def raw(self, key: str) -> Optional[str]:
+        value = self.cfg.get(key)
+        return None if value is None or value == "" else value
+
+    def string(self, key: str, default: str) -> str:
+        return self.raw(key) or default
+
+    def integer(self, key: str, default: int, lo: int, hi: int, fix: str) -> int:
+        value = self.raw(key)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(key, value, "not a whole number", fix) from None
+        if not lo <= number <= hi:
+            raise ConfigError(key, number, f"outside {lo}..{hi}", fix)
+        return number
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(key, value, "not a boolean", "use true or false")
+
+    def string_list(self, key: str, default: list[str], fix: str) -> list[str]:
+        value = self.raw(key)
+        if value is None:
+            return list(default)
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            # `pulumi config set capacity spot` stores a plain string: accept a comma-separated list.
+            parsed = [part.strip() for part in value.split(",")]
+        if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
+            raise ConfigError(key, value, "not a list of strings", fix)
+        return parsed
+
+    def price(self, key: str) -> Optional[float]:
+        value = self.raw(key)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not (number >= 0 and math.isfinite(number)):
+            raise ConfigError(key, value, "not a price", "give US dollars per hour for one machine, e.g. 0.80")
+        return number
+
+
+def _names(items) -> str:
+    return ", ".join(items)
+
+
+def _machine(r: _Reader) -> catalog.Machine:
+    name = r.string("machineType", "g2-standard-24")
+    known = catalog.machines()
+    if name in known:
+        return known[name]
+    gpu_types = _names(known)
+    if catalog.is_cpu_only_machine(name):
+        raise ConfigError("machineType", name, "has no GPU", f"use a GPU machine type: {gpu_types}")
+    raise ConfigError("machineType", name, "unknown machine type", f"use one of: {gpu_types}")
+
+
+def _quantize(r: _Reader) -> catalog.Quantization:
+    name = r.string("quantize", "bitsandbytes-nf4")
+    known = catalog.quantizations()
+    if name not in known:
+        raise ConfigError("quantize", name, "not a quantization TGI accepts", f"use one of: {_names(known)}")
+    return known[name]
+
+
+def _model(r: _Reader) -> tuple[catalog.Model, bool]:
+    model_id = r.string("model", DEFAULT_MODEL)
+    if model_id in catalog.models():
+        return catalog.models()[model_id], True
+    params = r.raw("modelParamsBillion")
+    if params is None:
+        pulumi.log.warn(
+            f"model {model_id!r} is not in the catalog, so its fit on the GPUs is not checked; "
+            "set modelParamsBillion to its size in billions of parameters to have it checked"
+        )
+        return catalog.unknown_model(model_id, 0.0), False
+    try:
+        size = float(params)
+    except ValueError:
+        size = -1.0
+    if not size > 0:
+        raise ConfigError("modelParamsBillion", params, "not a positive number", "give the size in billions, e.g. 7.2")
+    return catalog.unknown_model(model_id, size), False
+
+
+def _capacity(r: _Reader, machine: catalog.Machine) -> tuple[str, ...]:
+    fix = f"give an ordered list from {_names(TIERS)}, e.g. [spot, flex-start]"
+    tiers = r.string_list("capacity", ["spot", "flex-start"], fix)
+    if not tiers:
+        raise ConfigError("capacity", tiers, "the capacity ladder is empty", fix)
+    for tier in tiers:
+        if tier not in TIERS:
+            raise ConfigError("capacity", tiers, f"unknown tier {tier!r}", fix)
+    duplicates = sorted({t for t in tiers if tiers.count(t) > 1})
+    if duplicates:
+        raise ConfigError("capacity", tiers, f"{duplicates[0]!r} is listed twice", "list each tier once")
+    if "on-demand" in tiers and not machine.on_demand:
+        raise ConfigError(
+            "capacity", tiers, f"{machine.name} is sold only as Spot or flex-start",
+            "remove on-demand, or pick a machine type with on-demand capacity",
+        )
+    return tuple(tiers)
+
+
+def _check_fit(model: catalog.Model, machine: catalog.Machine, quantize: catalog.Quantization) -> None:
+    if model.params_billion == 0:  # uncatalogued model without a size: warned, not checked
+        return
+    result = catalog.fit(model, machine, quantize)
+    if result.fits:
+        return
+    need = result.weights_gb + result.overhead_gb + model.kv_bytes_per_token * catalog.MIN_KV_TOKENS / 1e9
+    problem = (
+        f"{model.model_id} with quantize={quantize.name} needs about {need:.0f} GB of GPU memory "
+        f"(weights {result.weights_gb:.0f} GB + runtime + KV cache for {catalog.MIN_KV_TOKENS} tokens), "
+        f"{machine.name} has {machine.total_gpu_memory_gb} GB"
+    )
+    options = []
+    bigger = catalog.machines_that_fit(model, quantize)
+    if bigger:
+        options.append(f"machineType {bigger[0].name}")
+    smaller = catalog.quantizations_that_fit(model, machine)
+    if smaller:
+        options.append(f"quantize {smaller[0].name}")
+    fix = "use " + " or ".join(options) if options else "use a smaller model"
+    raise ConfigError("machineType", machine.name, problem, fix)
+
+
+def _check_shards(model: catalog.Model, machine: catalog.Machine, quantize: catalog.Quantization) -> None:
+    if catalog.shards_divide_heads(model, machine.gpu_count):
+        return
+    good = [m.name for m in catalog.machines_that_fit(model, quantize)][:3]
+    raise ConfigError(
+        "machineType", machine.name,
+        f"NUM_SHARD={machine.gpu_count} (its GPUs) does not divide the {model.attention_heads} attention heads of {model.model_id}",
+        f"use a machine whose GPU count divides {model.attention_heads}" + (f", e.g. {_names(good)}" if good else ""),
+    )
+
+
+def _system_machine(r: _Reader) -> str:
+    name = r.string("systemMachineType", "e2-standard-4")
+    if catalog.general_purpose(name) is None:
+        raise ConfigError("systemMachineType", name, "not a general-purpose machine type", "use e.g. e2-standard-4 or n2-standard-4")
+    return name
+
+
+def _token(r: _Reader) -> str:
+    # Read the raw value once to check it; it leaves this function only wrapped in Output.secret.
+    value = r.cfg.get("hfToken")
+    if value is None:
+        raise pulumi.ConfigMissingError(f"{PROJECT}:hfToken", True)
+    if not value.strip():
+        raise ConfigError("hfToken", "", "is empty", "pulumi config set --secret hfToken <your Hugging Face token>", hide_value=True)
+    return value
+
+
+def _authorized_networks(r: _Reader) -> tuple[str, ...]:
+    fix = 'give CIDR blocks, e.g. ["198.18.0.0/24"]'
+    nets = r.string_list("authorizedNetworks", [], fix)
+    for net in nets:
+        try:
+            parsed = ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError("authorizedNetworks", nets, f"{net!r} is not a CIDR block", fix) from None
+        if any(parsed.subnet_of(doc) for doc in _DOC_NETS if parsed.version == 4):
+            pulumi.log.warn(
+                f"authorizedNetworks has {net}, a documentation placeholder: replace it with your own "
+                "CIDR blocks or `pulumi up` will not reach the control plane"
+            )
+    return tuple(nets)
+
+
+def region_of(location: str) -> str:
+    """us-central1-a -> us-central1; a region stays a region."""
+    return location if re.fullmatch(r"[a-z]+-[a-z]+\d+", location) else location.rsplit("-", 1)[0]
+
+
+def load() -> Settings:
+    r = _Reader()
+    project = r.gcp.get("project")
+    if not project:
+        raise pulumi.ConfigMissingError("gcp:project", False)
+    location = r.string("location", "us-central1")
+    if not re.fullmatch(r"[a-z]+-[a-z]+\d+(-[a-z])?", location):
+        raise ConfigError("location", location, "not a GCP region or zone", "use a region such as us-central1 or a zone such as us-central1-a")
+
+    machine = _machine(r)
+    quantize = _quantize(r)
+    model, in_catalog = _model(r)
+    capacity = _capacity(r, machine)
+    replicas = r.integer("replicas", 1, 0, 100, "use a whole number of model servers, 0 or more (2 or more for high availability)")
+    _check_shards(model, machine, quantize)
+    _check_fit(model, machine, quantize)
+
+    token = _token(r)
+    api_key = r.cfg.get("apiKey") or None
+    if api_key and not pulumi.runtime.is_config_secret(r.cfg.full_key("apiKey")):
+        pulumi.log.warn("apiKey is stored in plaintext: pulumi config set --secret apiKey <key>")
+    exposure = r.string("exposure", "cluster-ip")
+    if exposure not in EXPOSURES:
+        raise ConfigError("exposure", exposure, "unknown exposure", f"use one of: {_names(EXPOSURES)}")
+    if exposure == "public" and not api_key:
+        raise ConfigError(
+            "exposure", exposure, "a public load balancer needs TGI's API key",
+            "pulumi config set --secret apiKey <key>, or use exposure internal or cluster-ip",
+        )
+
+    startup = r.integer("startupTimeoutMinutes", 45, 5, 600, "give the model's cold-start budget in minutes, e.g. 45")
+    lead = r.integer(
+        "flexStartLeadTimeSeconds", 3600, 1, MAX_FLEX_SECONDS,
+        f"give seconds between 1 and {MAX_FLEX_SECONDS} (7 days), longer than the start-up budget",
+    )
+    if "flex-start" in capacity and lead <= startup * 60:
+        raise ConfigError(
+            "flexStartLeadTimeSeconds", lead,
+            f"a replacement flex-start node must be up and loaded before the old one ends, but the start-up budget is {startup * 60} s",
+            f"set it above {startup * 60}, e.g. {startup * 60 + 900}, or lower startupTimeoutMinutes",
+        )
+    max_run = r.integer("flexStartMaxRunDurationSeconds", 0, 0, MAX_FLEX_SECONDS, f"give seconds up to {MAX_FLEX_SECONDS}, or 0 for GKE's 7-day default")
+    if max_run and max_run <= lead:
+        raise ConfigError("flexStartMaxRunDurationSeconds", max_run, f"not longer than the recycling lead time {lead}", "make it longer than flexStartLeadTimeSeconds, or 0")
+
+    fit = catalog.fit(model, machine, quantize)
+    if in_catalog or model.params_billion:
+        default_input, default_total = catalog.token_limits(model, fit)
+    else:
+        default_input, default_total = 0, 0  # unknown model: TGI infers its own limits
+    total = r.integer("maxTotalTokens", default_total, 0, 1 << 20, "give a token count, or 0 to derive it")
+    derived_input = default_input if total == default_total else catalog.input_limit(total)
+    max_input = r.integer("maxInputTokens", derived_input, 0, 1 << 20, "give a token count below maxTotalTokens")
+    if total and max_input >= total:
+        raise ConfigError("maxInputTokens", max_input, f"TGI needs MAX_INPUT_TOKENS < MAX_TOTAL_TOKENS ({total})", f"use at most {total - 1}")
+    if model.kv_bytes_per_token and total > fit.kv_tokens:
+        raise ConfigError("maxTotalTokens", total, f"one request would need more KV cache than fits ({fit.kv_tokens} tokens)", f"use at most {fit.kv_tokens}")
+
+    prices = {}
+    for tier, key in (("spot", "priceSpot"), ("flex-start", "priceFlexStart"), ("on-demand", "priceOnDemand")):
+        value = r.price(key)
+        if value is not None:
+            prices[tier] = value
+
+    image = r.string("image", DEFAULT_IMAGE)
+    default_home = GOOGLE_TGI_HF_HOME if image.startswith("us-docker.pkg.dev/deeplearning-platform-release/") else UPSTREAM_TGI_HF_HOME
+    compute_class = r.string("computeClassName", DEFAULT_COMPUTE_CLASS)
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", compute_class) or compute_class.startswith(("gke", "autopilot")):
+        raise ConfigError("computeClassName", compute_class, "not a valid ComputeClass name (GKE reserves the prefixes gke and autopilot)", "use a DNS label such as dws-model-inference-class")
+
+    return Settings(
+        project=project,
+        stack=pulumi.get_stack(),
+        location=location,
+        region=region_of(location),
+        model=model,
+        model_in_catalog=in_catalog,
+        quantize=quantize,
+        machine=machine,
+        capacity=capacity,
+        replicas=replicas,
+        image=image,
+        hf_home=r.string("hfHome", default_home),
+        hf_token=pulumi.Output.secret(token),
+        api_key=pulumi.Output.secret(api_key) if api_key else None,
+        cluster_name=r.string("clusterName", f"llm-serving-{pulumi.get_stack()}"),
+        compute_class_name=compute_class,
+        namespace=r.string("namespace", "llm"),
+        deletion_protection=r.boolean("deletionProtection", False),
+        system_machine_type=_system_machine(r),
+        flex_lead_time_seconds=lead,
+        flex_max_run_seconds=max_run or None,
+        active_migration=r.boolean("activeMigration", False),
+        startup_minutes=startup,
+        max_input_tokens=max_input,
+        max_total_tokens=total,
+        exposure=exposure,
+        private_nodes=r.boolean("privateNodes", False),
+        authorized_networks=_authorized_networks(r),
+        network=r.string("network", "default"),
+        cache_storage_class=r.string("cacheStorageClass", "premium-rwo"),
+        price_overrides=prices,
+    )
