@@ -356,9 +356,10 @@ def load() -> Settings:
         default_input, default_total = catalog.token_limits(model, fit)
     else:
         default_input, default_total = 0, 0  # unknown model: TGI infers its own limits
-    total = r.integer("maxTotalTokens", default_total, 0, 1 << 20, "give a token count, or 0 to derive it")
+    # 0 (the Pulumi.yaml default) means: derive from the GPU memory left for the KV cache.
+    total = r.integer("maxTotalTokens", 0, 0, 1 << 20, "give a token count, or 0 to derive it") or default_total
     derived_input = default_input if total == default_total else catalog.input_limit(total)
-    max_input = r.integer("maxInputTokens", derived_input, 0, 1 << 20, "give a token count below maxTotalTokens")
+    max_input = r.integer("maxInputTokens", 0, 0, 1 << 20, "give a token count below maxTotalTokens, or 0 to derive it") or derived_input
     if total and max_input >= total:
         raise ConfigError("maxInputTokens", max_input, f"TGI needs MAX_INPUT_TOKENS < MAX_TOTAL_TOKENS ({total})", f"use at most {total - 1}")
     if model.kv_bytes_per_token and total > fit.kv_tokens:

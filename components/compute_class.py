@@ -76,11 +76,11 @@ class ComputeClass(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: ComputeClassArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        super().__init__("llmserving:gke:ComputeClass", name, None, opts)
         body = manifest(args)
         errors = compute_class_rules.validate(body)
-        if errors:
+        if errors:  # before anything is registered
             raise InvalidComputeClass(f"ComputeClass {args.name}: " + "; ".join(errors))
+        super().__init__("llmserving:gke:ComputeClass", name, None, opts)
         self.resource = k8s.apiextensions.CustomResource(
             f"{name}-class",
             api_version=body["apiVersion"],

@@ -17,7 +17,7 @@ import logging
 import runpy
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 from pulumi.runtime import rpc
@@ -38,6 +38,7 @@ class Recorded:
     name: str
     inputs: dict  # as the engine receives them: camelCase, secrets wrapped
     custom: bool
+    provider: Optional[str] = None  # the provider reference the engine was given
 
     @property
     def plain(self) -> dict:
@@ -89,7 +90,7 @@ class _Recorder(pulumi.runtime.Mocks):
         self.computed: dict[str, str] = {}  # fabricated value -> what it stands for, for rendering
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(Recorded(args.typ, args.name, args.inputs, bool(args.custom)))
+        self.resources.append(Recorded(args.typ, args.name, args.inputs, bool(args.custom), args.provider))
         state = dict(args.inputs)
         plain = unwrap(args.inputs)
         if args.typ == "gcp:container/cluster:Cluster":
@@ -125,10 +126,11 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def run(config: ResolvedConfig, main: Optional[str] = None) -> Evaluation:
-    """Evaluate the program for one stack's resolved config. Raises what the program raises
-    (a pulumi.RunError for bad configuration)."""
-    main = main or str(ROOT / "__main__.py")
+def run(config: ResolvedConfig, program: Optional[Callable[[], Any]] = None) -> Evaluation:
+    """Evaluate `__main__.py` (or `program`, to test one component alone) for one stack's resolved
+    config. Raises what the program raises (a pulumi.RunError for bad configuration)."""
+    main = str(ROOT / "__main__.py")
+    body = program or (lambda: runpy.run_path(main, run_name="__main__"))
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
 
@@ -145,7 +147,7 @@ def run(config: ResolvedConfig, main: Optional[str] = None) -> Evaluation:
     root = runtime_settings.get_root_resource()
 
     async def program() -> tuple[dict, set]:
-        await run_pulumi_func(lambda: runpy.run_path(main, run_name="__main__"))
+        await run_pulumi_func(body)
         values, secret = {}, set()
         for key, value in root.outputs.items():
             out = pulumi.Output.from_input(value)

@@ -1,0 +1,45 @@
+"""Every test evaluates the program afresh under Pulumi's mocks, with config as the CLI passes it:
+Pulumi.yaml defaults, then the stack file, then what the test sets (like `pulumi config set`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from planner import harness, stack_config  # noqa: E402
+
+# A distinctive fake token: if any byte of it shows up outside the Secret, a scan finds it.
+TOKEN = "hf_TESTtokenDoNotLeak7f3a9c21"
+PROJECT = "test-project"
+
+
+def evaluate(stack: str = "dev", program=None, **config) -> harness.Evaluation:
+    values = {"gcp:project": PROJECT, "hfToken": TOKEN}
+    values.update(config)
+    values = {k: v for k, v in values.items() if v is not None}  # None: leave the key unset
+    resolved = stack_config.resolve(stack, values)
+    for key in [k for k, v in config.items() if v is None]:
+        resolved.values.pop(key if ":" in key else f"{resolved.project}:{key}", None)
+    return harness.run(resolved, program)
+
+
+@pytest.fixture
+def deploy():
+    return evaluate
+
+
+def container(ev: harness.Evaluation) -> dict:
+    return ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]["containers"][0]
+
+
+def pod_spec(ev: harness.Evaluation) -> dict:
+    return ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]
+
+
+def env_of(ev: harness.Evaluation) -> dict:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(ev)["env"]}

@@ -1,0 +1,125 @@
+"""The TGI Deployment and its Service: the tutorial's container with its defects fixed."""
+
+import math
+
+from components import inference_server as srv
+from conftest import container, env_of, evaluate, pod_spec
+
+GIB_PER_REPLICA = 85  # allocatable memory of g2-standard-24 less GKE daemons (catalog.pod_resources)
+
+
+def test_node_selector_is_the_compute_class_alone_on_the_pod_template():
+    ev = evaluate()
+    deployment = ev.one("kubernetes:apps/v1:Deployment").plain
+    assert "nodeSelector" not in deployment["spec"]
+    assert pod_spec(ev)["nodeSelector"] == {"cloud.google.com/compute-class": "dws-model-inference-class"}
+
+
+def test_container_env_sets_model_shards_quantize_and_port():
+    env = env_of(evaluate())
+    assert env["MODEL_ID"] == "mistralai/Mixtral-8x7B-Instruct-v0.1"
+    assert env["NUM_SHARD"] == "2"
+    assert env["QUANTIZE"] == "bitsandbytes-nf4"
+    assert env["PORT"] == "8080"
+    assert env["HF_HOME"] == "/tmp"
+    assert int(env["MAX_INPUT_TOKENS"]) < int(env["MAX_TOTAL_TOKENS"]) <= 32768
+
+
+def test_shards_follow_the_gpus_of_the_machine():
+    ev = evaluate(machineType="g2-standard-48")
+    assert env_of(ev)["NUM_SHARD"] == "4"
+    assert container(ev)["resources"]["limits"]["nvidia.com/gpu"] == "4"
+
+
+def test_token_reaches_tgi_only_through_secret_key_refs():
+    env = env_of(evaluate())
+    ref = {"secretKeyRef": {"name": "hf-secret", "key": "hf_api_token"}}
+    assert env["HF_TOKEN"] == ref and env["HUGGING_FACE_HUB_TOKEN"] == ref
+    assert "API_KEY" not in env
+
+
+def test_requests_equal_limits_sized_from_the_machine():
+    resources = container(evaluate())["resources"]
+    assert resources["requests"] == resources["limits"] == {"cpu": "22", "memory": f"{GIB_PER_REPLICA}Gi", "nvidia.com/gpu": "2"}
+
+
+def test_shared_memory_and_a_weight_cache_at_hf_home():
+    ev = evaluate()
+    volumes = {v["name"]: v for v in pod_spec(ev)["volumes"]}
+    assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
+    claim = volumes["model-cache"]["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert claim["resources"]["requests"]["storage"] == "100Gi"
+    mounts = {m["name"]: m["mountPath"] for m in container(ev)["volumeMounts"]}
+    assert mounts == {"dshm": "/dev/shm", "model-cache": "/tmp"}
+
+
+def test_weight_cache_grows_with_the_model():
+    ev = evaluate(model="meta-llama/Llama-3.1-70B-Instruct", machineType="a2-ultragpu-2g", quantize="bitsandbytes-nf4")
+    claim = {v["name"]: v for v in pod_spec(ev)["volumes"]}["model-cache"]["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert claim["resources"]["requests"]["storage"] == "150Gi"  # 70.6e9 x 2 bytes x 1.1 = 145 GiB, rounded up
+
+
+def test_upstream_image_gets_its_own_hf_home():
+    ev = evaluate(image="ghcr.io/huggingface/text-generation-inference:3.3.7")
+    assert env_of(ev)["HF_HOME"] == "/data"
+    assert {m["name"]: m["mountPath"] for m in container(ev)["volumeMounts"]}["model-cache"] == "/data"
+
+
+def test_probes_on_health_with_a_startup_budget_and_no_liveness():
+    c = container(evaluate())
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    startup = c["startupProbe"]
+    assert startup["httpGet"]["path"] == "/health"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 45 * 60
+    assert "livenessProbe" not in c
+
+
+def test_startup_budget_is_configurable_and_pulumi_waits_for_it():
+    ev = evaluate(startupTimeoutMinutes=60, flexStartLeadTimeSeconds=4500)
+    startup = container(ev)["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 3600
+    deployment = ev.one("kubernetes:apps/v1:Deployment").plain
+    assert deployment["spec"]["progressDeadlineSeconds"] >= 3600
+    assert int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) >= 3600
+
+
+def test_shutdown_fits_spot_notice():
+    ev = evaluate()
+    spec, c = pod_spec(ev), container(ev)
+    assert spec["terminationGracePeriodSeconds"] <= 30
+    assert c["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(srv.PRESTOP_SECONDS)]
+    drain = int(env_of(ev)["GRACEFUL_TERMINATION_TIMEOUT"])
+    assert srv.PRESTOP_SECONDS < 15  # GKE gives non-system pods about 15 s on a Spot reclaim
+    assert srv.PRESTOP_SECONDS + drain < spec["terminationGracePeriodSeconds"]
+
+
+def test_single_replica_recreates_instead_of_surging_a_second_gpu_node():
+    deployment = evaluate().one("kubernetes:apps/v1:Deployment").plain
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_several_replicas_roll_one_at_a_time_without_surge():
+    deployment = evaluate(replicas=3).one("kubernetes:apps/v1:Deployment").plain
+    assert deployment["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
+def test_service_is_cluster_ip_named_as_the_tutorial_expects():
+    service = evaluate().one("kubernetes:core/v1:Service").plain
+    assert service["metadata"]["name"] == "llm-service"
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == {"app": "llm"}
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
+
+
+def test_service_selector_matches_the_pods():
+    ev = evaluate()
+    labels = ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["metadata"]["labels"]
+    selector = ev.one("kubernetes:core/v1:Service").plain["spec"]["selector"]
+    assert selector.items() <= labels.items()
+
+
+def test_rollout_budget_covers_node_provisioning_and_cold_start():
+    deployment = evaluate().one("kubernetes:apps/v1:Deployment").plain
+    assert deployment["spec"]["progressDeadlineSeconds"] == 45 * 60 + 20 * 60
+    assert math.isclose(int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]), 65 * 60)
