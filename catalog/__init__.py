@@ -190,7 +190,7 @@ def fit(model: Model, machine: Machine, quantize: Quantization) -> Fit:
     overhead = total * GPU_RUNTIME_OVERHEAD
     weights = weights_gb(model, quantize)
     kv = total - overhead - weights
-    tokens = int(kv * 1e9 // model.kv_bytes_per_token) if kv > 0 else 0
+    tokens = int(kv * 1e9 // model.kv_bytes_per_token) if kv > 0 and model.kv_bytes_per_token else 0
     return Fit(weights, total, overhead, kv, tokens)
 
 

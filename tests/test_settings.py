@@ -1,0 +1,111 @@
+"""Bad configuration stops before anything is created, with one message naming key, value and fix."""
+
+import pytest
+
+import settings
+from conftest import TOKEN, evaluate
+
+BAD = [
+    # (config, key the message must name, words it must contain)
+    ({"hfToken": "   "}, "hfToken", "empty"),
+    ({"capacity": ["spot", "reserved"]}, "capacity", "unknown tier 'reserved'"),
+    ({"capacity": ["spot", "spot"]}, "capacity", "listed twice"),
+    ({"capacity": []}, "capacity", "empty"),
+    ({"capacity": "spot,cheap"}, "capacity", "unknown tier 'cheap'"),
+    ({"replicas": "two"}, "replicas", "not a whole number"),
+    ({"replicas": -1}, "replicas", "outside 0..100"),
+    ({"replicas": 1.5}, "replicas", "not a whole number"),
+    ({"machineType": "g2-standard-999"}, "machineType", "unknown machine type"),
+    ({"machineType": "n2-standard-8"}, "machineType", "has no GPU"),
+    ({"quantize": "int3"}, "quantize", "not a quantization TGI accepts"),
+    ({"quantize": "none"}, "machineType", "use machineType g2-standard-96 or quantize bitsandbytes-nf4"),
+    ({"machineType": "g2-standard-8"}, "machineType", "needs about"),
+    ({"model": "Qwen/Qwen2.5-7B-Instruct", "machineType": "g2-standard-96"}, "machineType", "does not divide the 28 attention heads"),
+    ({"flexStartLeadTimeSeconds": 0}, "flexStartLeadTimeSeconds", "outside 1..604800"),
+    ({"flexStartLeadTimeSeconds": 604801}, "flexStartLeadTimeSeconds", "outside 1..604800"),
+    ({"flexStartLeadTimeSeconds": 1800}, "flexStartLeadTimeSeconds", "start-up budget is 2700 s"),
+    ({"flexStartMaxRunDurationSeconds": 600}, "flexStartMaxRunDurationSeconds", "not longer than the recycling lead time"),
+    ({"startupTimeoutMinutes": 1}, "startupTimeoutMinutes", "outside 5..600"),
+    ({"exposure": "everywhere"}, "exposure", "unknown exposure"),
+    ({"exposure": "public"}, "exposure", "needs TGI's API key"),
+    ({"location": "Iowa"}, "location", "not a GCP region or zone"),
+    ({"maxTotalTokens": 4096, "maxInputTokens": 4096}, "maxInputTokens", "MAX_INPUT_TOKENS < MAX_TOTAL_TOKENS"),
+    ({"maxTotalTokens": 500000}, "maxTotalTokens", "more KV cache than fits"),
+    ({"computeClassName": "gke-gpus"}, "computeClassName", "reserves the prefixes"),
+    ({"deletionProtection": "yes"}, "deletionProtection", "not a boolean"),
+    ({"authorizedNetworks": ["10.0.0.0/33"]}, "authorizedNetworks", "not a CIDR block"),
+    ({"model": "acme/unknown-100b", "modelParamsBillion": "lots"}, "modelParamsBillion", "not a positive number"),
+    ({"model": "acme/unknown-100b", "modelParamsBillion": "100"}, "machineType", "needs about"),
+    ({"capacity": ["spot", "on-demand"], "machineType": "a3-highgpu-2g"}, "capacity", "sold only as Spot or flex-start"),
+    ({"systemMachineType": "g2-standard-4"}, "systemMachineType", "not a general-purpose machine type"),
+    ({"priceSpot": "cheap"}, "priceSpot", "not a price"),
+]
+
+
+@pytest.mark.parametrize("config, key, words", BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_input_names_key_value_and_fix(config, key, words):
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate(**config)
+    message = str(error.value)
+    assert error.value.key == key
+    assert message.startswith(f"config {key}=")
+    assert words in message
+    assert error.value.fix, "every error says what would work"
+    assert "\n" not in message and "Traceback" not in message
+    assert TOKEN not in message
+
+
+def test_config_error_is_a_pulumi_run_error_so_the_cli_prints_no_traceback():
+    import pulumi
+    assert issubclass(settings.ConfigError, pulumi.RunError)
+
+
+def test_empty_token_message_never_shows_the_value():
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate(hfToken="  ")
+    assert "[secret]" in str(error.value)
+
+
+def test_a_model_that_does_not_fit_gets_the_cheapest_machine_that_would():
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate(machineType="g2-standard-16")  # one L4, 24 GB, cannot hold Mixtral at 4 bits
+    assert "use machineType g2-standard-24" in str(error.value)  # the cheapest that fits; no quantization fits one L4
+
+
+def test_uncatalogued_model_is_allowed_with_a_warning():
+    ev = evaluate(model="acme/tiny-chat")
+    assert any("not in the catalog" in w and "modelParamsBillion" in w for w in ev.warnings)
+    env = {e["name"]: e.get("value") for e in ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODEL_ID"] == "acme/tiny-chat"
+    assert "MAX_TOTAL_TOKENS" not in env  # TGI infers its limits for a model we know nothing about
+
+
+def test_uncatalogued_model_with_a_size_is_checked_and_accepted_when_it_fits():
+    ev = evaluate(model="acme/small-7b", modelParamsBillion="7")
+    assert ev.warnings == [] or not any("not in the catalog" in w for w in ev.warnings)
+
+
+def test_capacity_accepts_a_plain_comma_separated_string():
+    ev = evaluate(capacity="flex-start, on-demand")
+    priorities = ev.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"]
+    assert [("flexStart" in p, p.get("spot")) for p in priorities] == [(True, None), (False, False)]
+
+
+def test_zero_replicas_is_allowed_to_park_the_deployment():
+    ev = evaluate(replicas=0)
+    assert ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["replicas"] == 0
+
+
+def test_plaintext_api_key_is_warned_about():
+    ev = evaluate(exposure="public", apiKey="key-123")
+    assert any("apiKey is stored in plaintext" in w for w in ev.warnings)
+
+
+def test_documentation_cidr_placeholder_is_warned_about():
+    ev = evaluate(authorizedNetworks=["192.0.2.0/24"])
+    assert any("placeholder" in w for w in ev.warnings)
+
+
+def test_zone_location_gives_its_region_for_nat():
+    assert settings.region_of("us-central1-a") == "us-central1"
+    assert settings.region_of("europe-west4") == "europe-west4"
