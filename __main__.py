@@ -13,7 +13,7 @@ from components.inference_server import InferenceServer, InferenceServerArgs
 from components.model_secret import ModelSecret, ModelSecretArgs
 from outputs import query_command
 
-s = settings.load()
+s = settings.load()  # the offline plan reads `s` for its summary
 
 cluster = GkeCluster("llm", ClusterArgs(
     project=s.project, name=s.cluster_name, location=s.location, region=s.region,

@@ -53,6 +53,7 @@ class Evaluation:
     secret_outputs: set[str]
     warnings: list[str] = field(default_factory=list)
     computed: dict[str, str] = field(default_factory=dict)  # mock-fabricated values -> placeholders
+    result: Any = None  # what the program returned (for __main__.py: its globals)
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
@@ -146,8 +147,10 @@ def run(config: ResolvedConfig, program: Optional[Callable[[], Any]] = None) -> 
     pulumi.runtime.set_mocks(recorder, project=config.project, stack=config.stack, preview=False, logger=logger)
     root = runtime_settings.get_root_resource()
 
+    returned: list[Any] = []
+
     async def program() -> tuple[dict, set]:
-        await run_pulumi_func(body)
+        await run_pulumi_func(lambda: returned.append(body()))
         values, secret = {}, set()
         for key, value in root.outputs.items():
             out = pulumi.Output.from_input(value)
@@ -162,4 +165,5 @@ def run(config: ResolvedConfig, program: Optional[Callable[[], Any]] = None) -> 
         loop.close()
         asyncio.set_event_loop(None)
         logger.removeHandler(collect)
-    return Evaluation(recorder.resources, outputs, secret_outputs, collect.messages, recorder.computed)
+    return Evaluation(recorder.resources, outputs, secret_outputs, collect.messages, recorder.computed,
+                      returned[0] if returned else None)

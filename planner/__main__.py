@@ -1,0 +1,80 @@
+"""`make plan`: evaluate the program for a stack under Pulumi's mocks, write and validate what it
+would deploy, and print a summary.
+
+Exit status: 0 valid, 1 a rendered object fails validation, 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pulumi
+
+from planner import harness, render, stack_config, summary, validate
+
+PLACEHOLDERS = {
+    # key: (value used for the plan, warning)
+    "gke-llm-serving:hfToken": ("plan-placeholder-token",
+                                "hfToken is not set; `pulumi up` will stop until you run: pulumi config set --secret hfToken <token>"),
+    "gcp:project": ("your-gcp-project", "gcp:project is not set; the plan uses your-gcp-project. Run: pulumi config set gcp:project <project>"),
+}
+
+
+def one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--out", default=None, help="output directory (default build/plan/<stack>)")
+    args = parser.parse_args(argv)
+    out_dir = Path(args.out) if args.out else stack_config.ROOT / "build" / "plan" / args.stack
+
+    try:
+        config = stack_config.resolve(args.stack)
+    except stack_config.StackConfigError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
+
+    warnings: list[str] = []
+    for key, (value, warning) in PLACEHOLDERS.items():
+        if not config.values.get(key):
+            config.values[key] = value
+            warnings.append(warning)
+    for key in config.plaintext_secrets:
+        warnings.append(f"{key} is in plaintext in Pulumi.{args.stack}.yaml: remove it and run pulumi config set --secret {key.split(':')[-1]} <value>")
+    # Known secret values in clear, to scrub wherever they might surface.
+    plaintexts = [config.values[k] for k in config.secret_keys | {"gke-llm-serving:apiKey"} if config.values.get(k)]
+
+    try:
+        ev = harness.run(config)
+    except pulumi.RunError as e:
+        print(f"error: {_scrub(one_line(e), plaintexts)}", file=sys.stderr)
+        return 2
+
+    objects, _ = render.write(ev, out_dir, plaintexts)
+    problems = [p for obj in objects for p in validate.validate_object(obj)]
+    warnings += [_scrub(one_line(w), plaintexts) for w in ev.warnings]
+    settings = ev.result["s"]
+    print(_scrub(summary.render(ev, settings, args.stack, _relative(out_dir), problems, warnings, len(objects)), plaintexts))
+    return 1 if problems else 0
+
+
+def _scrub(text: str, plaintexts: list[str]) -> str:
+    for secret in plaintexts:
+        text = text.replace(secret, render.SECRET_MARKER)
+    return text
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The summary a person takes in at a glance: resources, capacity ladder with prices, model fit,
+endpoint, validation, warnings."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import catalog
+from planner.harness import Evaluation
+from settings import Settings
+
+
+def _money(value) -> str:
+    return "n/a" if value is None else f"${value:,.2f}"
+
+
+def ladder(s: Settings) -> list[str]:
+    m = s.machine
+    lines = [f"Capacity ladder ({s.compute_class_name}), {s.replicas} replica(s) of {m.name}: "
+             f"{m.gpu_count}x {m.gpu} ({m.total_gpu_memory_gb} GB), {m.vcpus} vCPU, {m.memory_gb} GB",
+             f"  {'#':<2} {'tier':<11} {'machine':<17} {'GPUs':<5} {'$/h per replica':>16} {'$/h deployment':>15}  price source"]
+    for i, tier in enumerate(s.capacity, 1):
+        price = catalog.tier_price(m, tier, s.price_overrides)
+        total = None if price.per_hour is None else price.per_hour * s.replicas
+        lines.append(f"  {i:<2} {tier:<11} {m.gce_machine_type:<17} {m.gpu_count:<5} "
+                     f"{_money(price.per_hour):>16} {_money(total):>15}  {price.source}")
+    lines.append(f"  GPU nodes only (system pool and control plane extra); prices from {catalog.PRICE_SOURCE}"
+                 + (", not your region" if not s.region.startswith("us-central1") else ""))
+    return lines
+
+
+def model_fit(s: Settings) -> list[str]:
+    if not s.model.params_billion:
+        return [f"Model fit: {s.model.model_id} is not in the catalog; fit not checked (set modelParamsBillion)"]
+    f = s.fit
+    tokens = (f"; MAX_INPUT_TOKENS {s.max_input_tokens}, MAX_TOTAL_TOKENS {s.max_total_tokens}"
+              if s.max_total_tokens else "")
+    return [
+        f"Model fit: {s.model.model_id}, quantize {s.quantize.name}, NUM_SHARD {s.shards}",
+        f"  weights {f.weights_gb:.1f} GB + runtime {f.overhead_gb:.1f} GB + KV cache {f.kv_cache_gb:.1f} GB "
+        f"({f.kv_tokens:,} tokens) = {f.gpu_memory_gb:.0f} GB of GPU memory{tokens}",
+        f"  per pod: {s.pod.cpu} CPU, {s.pod.memory_gib}Gi memory, {s.pod.gpus} GPU(s); "
+        f"cold-start budget {s.startup_minutes} min, roll-out budget {s.rollout_seconds // 60} min",
+    ]
+
+
+def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list[str], warnings: list[str],
+           k8s_count: int) -> str:
+    counts = Counter(r.type for r in ev.resources if r.custom)
+    lines = [f"Plan for stack {stack}: {sum(counts.values())} resources, files in {out_dir}/", "Resources:"]
+    lines += [f"  {n:>3}  {t}" for t, n in sorted(counts.items())]
+    lines += [""] + ladder(s) + [""] + model_fit(s) + [""]
+    lines.append(f"Endpoint: {ev.outputs.get('endpoint')} (exposure {s.exposure}); "
+                 "the queryCommand output reaches the model")
+    if problems:
+        lines.append(f"Validation: FAILED, {len(problems)} problem(s):")
+        lines += [f"  {p}" for p in problems]
+    else:
+        lines.append(f"Validation: {k8s_count} Kubernetes objects valid (Kubernetes 1.34 schemas, strict; "
+                     "ComputeClass against project rules)")
+    if warnings:
+        lines.append("Warnings:")
+        lines += [f"  {w}" for w in warnings]
+    return "\n".join(lines)
