@@ -372,6 +372,10 @@ def load() -> Settings:
             prices[tier] = value
 
     image = r.string("image", DEFAULT_IMAGE)
+    if "@sha256:" not in image and ":" not in image.rsplit("/", 1)[-1]:
+        # Google's TGI repositories are versioned by name (TGI 2.3, CUDA 12.4 here) but the tag
+        # floats within them; only a digest fixes what runs.
+        pulumi.log.warn(f"image {image} has no tag or digest; pin it with image: <repository>@sha256:<digest>")
     default_home = GOOGLE_TGI_HF_HOME if image.startswith("us-docker.pkg.dev/deeplearning-platform-release/") else UPSTREAM_TGI_HF_HOME
     compute_class = r.string("computeClassName", DEFAULT_COMPUTE_CLASS)
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", compute_class) or compute_class.startswith(("gke", "autopilot")):

@@ -109,6 +109,8 @@ class GkeCluster(pulumi.ComponentResource):
             location=args.location,
             network=args.network,
             networking_mode="VPC_NATIVE",
+            # GKE Dataplane V2 enforces NetworkPolicy (the model server admits only its port).
+            datapath_provider="ADVANCED_DATAPATH",
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(),
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.release_channel),
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(

@@ -107,7 +107,8 @@ def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
 
 class InferenceServer(pulumi.ComponentResource):
     """Creates the TGI Deployment (pods on the ComputeClass, every GPU of a node, probes sized for a
-    long cold start), its Service and, with two or more replicas, a PodDisruptionBudget.
+    long cold start), its Service, a NetworkPolicy that admits only the model port and, with two or
+    more replicas, a PodDisruptionBudget.
 
     Exports `service_name`, `port` and `endpoint` (URL that follows the exposure).
     """
@@ -152,6 +153,20 @@ class InferenceServer(pulumi.ComponentResource):
                 type="ClusterIP" if args.exposure == "cluster-ip" else "LoadBalancer",
                 selector=selector,
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=tgi.PORT, target_port="http", protocol="TCP")],
+            ),
+            opts=child,
+        )
+
+        # Only the model port is reachable; egress stays open (the weights come from the Hugging Face
+        # Hub). Enforced by Dataplane V2, which the cluster enables.
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.name}-ingress", namespace=args.namespace, labels=labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=tgi.PORT, protocol="TCP")])],
             ),
             opts=child,
         )

@@ -30,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make plan", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--out", default=None, help="output directory (default build/plan/<stack>)")
+    parser.add_argument("--stack-dir", default=None, help="directory of Pulumi.yaml and the stack files (default: the project)")
     args = parser.parse_args(argv)
     out_dir = Path(args.out) if args.out else stack_config.ROOT / "build" / "plan" / args.stack
 
     try:
-        config = stack_config.resolve(args.stack)
+        config = stack_config.resolve(args.stack, root=Path(args.stack_dir) if args.stack_dir else stack_config.ROOT)
     except stack_config.StackConfigError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2

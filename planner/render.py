@@ -45,7 +45,7 @@ def _mask(value: Any) -> Any:
 
 
 # Dependency order, as `kubectl apply` would want them; the engine's registration order varies.
-_KIND_ORDER = ["Namespace", "ComputeClass", "Secret", "Service", "Deployment", "PodDisruptionBudget"]
+_KIND_ORDER = ["Namespace", "ComputeClass", "Secret", "Service", "NetworkPolicy", "Deployment", "PodDisruptionBudget"]
 
 
 def _slug(text: str) -> str:

@@ -1,0 +1,131 @@
+"""`make plan`: the same program rendered to files, redacted, validated, summarised; exit statuses."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import inference_server
+from conftest import ROOT
+from planner import validate
+from planner.__main__ import main
+
+LEAKY_TOKEN = "hf_plaintextInStackFile42"
+
+
+def plan(tmp_path, capsys, stack="dev", stack_dir=None):
+    out = tmp_path / "out"
+    argv = ["--stack", stack, "--out", str(out)] + (["--stack-dir", str(stack_dir)] if stack_dir else [])
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err, out
+
+
+def stack_dir_with(tmp_path, config: dict) -> Path:
+    d = tmp_path / "stacks"
+    d.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", d / "Pulumi.yaml")
+    (d / "Pulumi.t.yaml").write_text(yaml.safe_dump({"config": config}))
+    return d
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_renders_and_validates_each_stack(tmp_path, capsys, stack):
+    code, out, err, files = plan(tmp_path, capsys, stack)
+    assert code == 0, out + err
+    kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in (files / "k8s").glob("*.yaml"))
+    expected = ["ComputeClass", "Deployment", "Namespace", "NetworkPolicy", "Secret", "Service"]
+    assert kinds == sorted(expected + (["PodDisruptionBudget"] if stack == "prod" else []))
+    assert (files / "gcp").glob("*-cluster-llm-gke.yaml")
+    assert "Validation: " in out and "FAILED" not in out
+
+
+def test_rendered_compute_class_is_the_tutorials(tmp_path, capsys):
+    _, _, _, files = plan(tmp_path, capsys)
+    cc = yaml.safe_load(next((files / "k8s").glob("*computeclass*.yaml")).read_text())
+    assert [("spot" in p, "flexStart" in p) for p in cc["spec"]["priorities"]] == [(True, False), (False, True)]
+    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 3600  # an int again
+
+
+def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):
+    _, out, _, _ = plan(tmp_path, capsys, "prod")
+    assert "1  spot        g2-standard-24" in out and "$0.80" in out and "$1.60" in out  # 2 replicas
+    assert "assumption: on-demand less 53%" in out
+    assert "3  on-demand" in out and "$4.00" in out
+    assert "weights 26.2 GB" in out and "MAX_TOTAL_TOKENS 31744" in out
+    assert "Endpoint: http://llm-service.llm.svc.cluster.local:8080" in out
+
+
+def test_price_override_replaces_the_assumption(tmp_path, capsys):
+    d = stack_dir_with(tmp_path, {"gke-llm-serving:priceFlexStart": "1.10"})
+    _, out, _, _ = plan(tmp_path, capsys, "t", d)
+    assert "$1.10" in out and "assumption" not in out
+
+
+def test_missing_token_is_a_warning_in_the_plan(tmp_path, capsys):
+    code, out, _, _ = plan(tmp_path, capsys)
+    assert code == 0
+    assert "hfToken is not set" in out
+
+
+def test_plaintext_token_in_a_stack_file_never_reaches_files_or_terminal(tmp_path, capsys):
+    d = stack_dir_with(tmp_path, {"gke-llm-serving:hfToken": LEAKY_TOKEN, "gcp:project": "p1"})
+    code, out, err, files = plan(tmp_path, capsys, "t", d)
+    assert code == 0
+    assert "hfToken is in plaintext" in out
+    assert LEAKY_TOKEN not in out + err
+    written = list(files.rglob("*.yaml"))
+    assert len(written) > 10
+    assert not any(LEAKY_TOKEN in p.read_text() for p in written)
+    secret = yaml.safe_load(next((files / "k8s").glob("*secret*.yaml")).read_text())
+    assert secret["stringData"] == {"hf_api_token": "[secret]"}
+
+
+def test_secure_values_count_as_set_but_hidden(tmp_path, capsys):
+    d = stack_dir_with(tmp_path, {"gke-llm-serving:hfToken": {"secure": "AAABAOpaque=="}, "gcp:project": "p1"})
+    code, out, _, files = plan(tmp_path, capsys, "t", d)
+    assert code == 0 and "hfToken is not set" not in out
+    assert "AAABAOpaque" not in "".join(p.read_text() for p in files.rglob("*.yaml"))
+
+
+def test_bad_configuration_exits_2_with_one_line(tmp_path, capsys):
+    d = stack_dir_with(tmp_path, {"gke-llm-serving:replicas": "two"})
+    code, out, err, _ = plan(tmp_path, capsys, "t", d)
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert err.startswith("error: config replicas='two': not a whole number;")
+    assert "Traceback" not in err + out
+
+
+def test_unknown_stack_exits_2(tmp_path, capsys):
+    code, _, err, _ = plan(tmp_path, capsys, "nope")
+    assert code == 2 and "Pulumi.nope.yaml" in err
+
+
+def test_a_broken_object_fails_validation_and_exits_1(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(inference_server, "TERMINATION_GRACE_SECONDS", "thirty")
+    code, out, _, _ = plan(tmp_path, capsys)
+    assert code == 1
+    assert "Deployment llm/llm: spec.template.spec.terminationGracePeriodSeconds: 'thirty' is not of type" in out
+
+
+def test_strict_validation_rejects_unknown_fields_and_names_them():
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "n"},
+               "spec": {"ports": [{"port": 80}], "selectr": {"app": "x"}}}
+    problems = validate.validate_object(service)
+    assert problems and problems[0].startswith("Service n/s: spec:") and "selectr" in problems[0]
+
+
+def test_nodeselector_on_the_deployment_spec_is_rejected_as_the_api_server_would():
+    # The tutorial's defect: nodeSelector beside the pod template instead of inside it.
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "llm"},
+                  "spec": {"selector": {"matchLabels": {"app": "llm"}}, "nodeSelector": {"a": "b"},
+                           "template": {"metadata": {"labels": {"app": "llm"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    assert any("nodeSelector" in p for p in validate.validate_object(deployment))
+
+
+def test_compute_class_with_spot_and_flex_start_in_one_priority_fails():
+    cc = {"apiVersion": "cloud.google.com/v1", "kind": "ComputeClass", "metadata": {"name": "c"},
+          "spec": {"priorities": [{"machineType": "g2-standard-24", "spot": True, "flexStart": {"enabled": True}}]}}
+    assert validate.validate_object(cc) == ["ComputeClass c: spec.priorities[0]: spot: true and flexStart.enabled: true are rejected in the same priority"]
