@@ -7,12 +7,15 @@ Exit status: 0 valid, 1 a rendered object fails validation, 2 bad configuration.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 from pathlib import Path
 
-import pulumi
+from planner import cache, stack_config
 
-from planner import harness, render, stack_config, summary, validate
+# The SDKs, the program and the validators are imported only when the plan really runs (not on a
+# cache hit): importing them is most of the plan's time.
 
 PLACEHOLDERS = {
     # key: (value used for the plan, warning)
@@ -31,14 +34,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--out", default=None, help="output directory (default build/plan/<stack>)")
     parser.add_argument("--stack-dir", default=None, help="directory of Pulumi.yaml and the stack files (default: the project)")
+    parser.add_argument("--no-cache", action="store_true", help="evaluate even when nothing changed")
     args = parser.parse_args(argv)
     out_dir = Path(args.out) if args.out else stack_config.ROOT / "build" / "plan" / args.stack
+    stack_dir = Path(args.stack_dir) if args.stack_dir else stack_config.ROOT
 
     try:
-        config = stack_config.resolve(args.stack, root=Path(args.stack_dir) if args.stack_dir else stack_config.ROOT)
+        config = stack_config.resolve(args.stack, root=stack_dir)
     except stack_config.StackConfigError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
+
+    # No cache when a secret sits in clear in a stack file: its key would be a digest of the secret.
+    use_cache = not args.no_cache and not config.plaintext_secrets
+    cache_key = cache.key([args.stack, str(out_dir.resolve())], stack_dir) if use_cache else ""
+    hit = cache.lookup(out_dir, cache_key) if use_cache else None
+    if hit:
+        sys.stdout.write(hit["stdout"])
+        sys.stderr.write(hit["stderr"])
+        return hit["code"]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = plan(args.stack, config, out_dir)
+    sys.stdout.write(stdout.getvalue())
+    sys.stderr.write(stderr.getvalue())
+    if use_cache:
+        cache.store(out_dir, cache_key, code, stdout.getvalue(), stderr.getvalue())
+    return code
+
+
+def plan(stack: str, config: stack_config.ResolvedConfig, out_dir: Path) -> int:
+    import pulumi
+
+    from planner import harness, render, summary, validate
 
     warnings: list[str] = []
     for key, (value, warning) in PLACEHOLDERS.items():
@@ -46,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             config.values[key] = value
             warnings.append(warning)
     for key in config.plaintext_secrets:
-        warnings.append(f"{key} is in plaintext in Pulumi.{args.stack}.yaml: remove it and run pulumi config set --secret {key.split(':')[-1]} <value>")
+        warnings.append(f"{key} is in plaintext in Pulumi.{stack}.yaml: remove it and run pulumi config set --secret {key.split(':')[-1]} <value>")
     # Known secret values in clear, to scrub wherever they might surface.
     plaintexts = [config.values[k] for k in config.secret_keys | {"gke-llm-serving:apiKey"} if config.values.get(k)]
 
@@ -60,13 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     problems = [p for obj in objects for p in validate.validate_object(obj)]
     warnings += [_scrub(one_line(w), plaintexts) for w in ev.warnings]
     settings = ev.result["s"]
-    print(_scrub(summary.render(ev, settings, args.stack, _relative(out_dir), problems, warnings, len(objects)), plaintexts))
+    print(_scrub(summary.render(ev, settings, stack, _relative(out_dir), problems, warnings, len(objects)), plaintexts))
     return 1 if problems else 0
 
 
 def _scrub(text: str, plaintexts: list[str]) -> str:
+    from planner.render import SECRET_MARKER
+
     for secret in plaintexts:
-        text = text.replace(secret, render.SECRET_MARKER)
+        text = text.replace(secret, SECRET_MARKER)
     return text
 
 

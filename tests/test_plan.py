@@ -129,3 +129,17 @@ def test_compute_class_with_spot_and_flex_start_in_one_priority_fails():
     cc = {"apiVersion": "cloud.google.com/v1", "kind": "ComputeClass", "metadata": {"name": "c"},
           "spec": {"priorities": [{"machineType": "g2-standard-24", "spot": True, "flexStart": {"enabled": True}}]}}
     assert validate.validate_object(cc) == ["ComputeClass c: spec.priorities[0]: spot: true and flexStart.enabled: true are rejected in the same priority"]
+
+
+def test_warm_plan_reuses_the_result_until_an_input_or_a_file_changes(tmp_path, capsys, monkeypatch):
+    from planner import harness as harness_module
+
+    first = plan(tmp_path, capsys)
+    calls = []
+    monkeypatch.setattr(harness_module, "run", lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(AssertionError("evaluated")))
+    assert plan(tmp_path, capsys)[:2] == first[:2]  # answered from the cache, same status and text
+    assert calls == []
+    deployment = next((first[3] / "k8s").glob("*deployment*.yaml"))
+    deployment.write_text("edited")
+    with pytest.raises(AssertionError, match="evaluated"):
+        plan(tmp_path, capsys)  # a rendered file changed: evaluate again
