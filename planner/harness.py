@@ -74,14 +74,20 @@ def is_secret_wrapper(value: Any) -> bool:
     return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
-def unwrap(value: Any) -> Any:
+def transform(value: Any, secret: Callable[[Any], Any], leaf: Callable[[Any], Any]) -> Any:
+    """Rebuild recorded inputs: `secret` gets the content of each secret wrapper, `leaf` each
+    plain scalar; maps and lists keep their shape."""
     if is_secret_wrapper(value):
-        return unwrap(value["value"])
+        return secret(value["value"])
     if isinstance(value, dict):
-        return {k: unwrap(v) for k, v in value.items()}
+        return {k: transform(v, secret, leaf) for k, v in value.items()}
     if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
+        return [transform(v, secret, leaf) for v in value]
+    return leaf(value)
+
+
+def unwrap(value: Any) -> Any:
+    return transform(value, unwrap, lambda v: v)
 
 
 class _Recorder(pulumi.runtime.Mocks):

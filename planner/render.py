@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from planner.harness import Evaluation, is_secret_wrapper
+from planner.harness import Evaluation, transform
 
 SECRET_MARKER = "[secret]"
 
@@ -18,30 +18,20 @@ def redact(value: Any, plaintexts: Iterable[str], computed: dict[str, str]) -> A
     """Secret-wrapped values become the marker; so does any string that contains a known secret in
     clear (a token someone put in a stack file without --secret)."""
     plaintexts = [p for p in plaintexts if p]
-    if is_secret_wrapper(value):
-        return _mask(value["value"])
-    if isinstance(value, dict):
-        return {k: redact(v, plaintexts, computed) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, plaintexts, computed) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        if any(p in value for p in plaintexts):
-            return SECRET_MARKER
-        return computed.get(value, value)
-    return value
+
+    def leaf(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, str):
+            return SECRET_MARKER if any(p in v for p in plaintexts) else computed.get(v, v)
+        return v
+
+    return transform(value, _mask, leaf)
 
 
 def _mask(value: Any) -> Any:
     """Keep a secret's shape (a map of keys stays a map, so the object still validates), hide leaves."""
-    if is_secret_wrapper(value):
-        return _mask(value["value"])
-    if isinstance(value, dict):
-        return {k: _mask(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(v) for v in value]
-    return SECRET_MARKER
+    return transform(value, _mask, lambda _: SECRET_MARKER)
 
 
 # Dependency order, as `kubectl apply` would want them; the engine's registration order varies.

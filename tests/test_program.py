@@ -75,5 +75,6 @@ def test_rotating_the_token_rolls_the_pods_and_nothing_else_changes():
     assert annotations(first) == annotations(same)
     assert annotations(first) != annotations(rotated)
     version = annotations(first)["llm-serving/secret-version"]
-    assert version == first.one("kubernetes:core/v1:Secret").plain["metadata"].get("resourceVersion", version)
+    # The value is the Secret's resourceVersion, as the (mock) API server assigned it.
+    assert first.computed[version] == "<resourceVersion of Secret hf-secret>"
     assert TOKEN not in json.dumps(annotations(first))
