@@ -1,6 +1,5 @@
 """Security baseline: exposure, hardened pods, network policy, private cluster in prod."""
 
-import pytest
 
 from conftest import container, env_of, evaluate, pod_spec
 

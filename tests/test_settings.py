@@ -82,7 +82,9 @@ def test_uncatalogued_model_is_allowed_with_a_warning():
 
 def test_uncatalogued_model_with_a_size_is_checked_and_accepted_when_it_fits():
     ev = evaluate(model="acme/small-7b", modelParamsBillion="7")
-    assert ev.warnings == [] or not any("not in the catalog" in w for w in ev.warnings)
+    assert not any("not in the catalog" in w for w in ev.warnings)
+    env = {e["name"]: e.get("value") for e in ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert int(env["MAX_INPUT_TOKENS"]) < int(env["MAX_TOTAL_TOKENS"])  # sized from the given parameter count
 
 
 def test_capacity_accepts_a_plain_comma_separated_string():
