@@ -29,6 +29,7 @@ from planner.stack_config import ROOT, ResolvedConfig
 MOCK_ENDPOINT = "203.0.113.10"  # RFC 5737 documentation address
 MOCK_LB_IP = {"internal": "10.128.0.50", "public": "203.0.113.20"}
 _SALT = os.urandom(16)
+MOCK_PROJECT_NUMBER = "123456789012"
 MOCK_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nmock\n-----END CERTIFICATE-----\n").decode()
 
 
@@ -121,6 +122,8 @@ class _Recorder(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"projectId": args.args.get("projectId"), "number": MOCK_PROJECT_NUMBER}
         return {}
 
 
