@@ -43,10 +43,10 @@ server = InferenceServer("tgi", InferenceServerArgs(
     image=s.image, model_id=s.model.model_id, quantize=s.quantize.name, shards=s.shards, hf_home=s.hf_home,
     max_input_tokens=s.max_input_tokens, max_total_tokens=s.max_total_tokens,
     cpu=s.pod.cpu, memory_gib=s.pod.memory_gib, gpus=s.pod.gpus, replicas=s.replicas,
-    startup_seconds=s.startup_seconds, rollout_seconds=s.rollout_seconds,
+    startup_seconds=s.startup_seconds, replica_budget_seconds=s.replica_budget_seconds,
     secret_name=secret.secret_name, token_key=secret.token_key, api_key_key=secret.api_key_key,
-    secret_version=secret.version, cache_gib=catalog.weight_cache_gib(s.model),
-    cache_storage_class=s.cache_storage_class, exposure=s.exposure,
+    cache_gib=catalog.weight_cache_gib(s.model), cache_storage_class=s.cache_storage_class, exposure=s.exposure,
+    depends_on=[compute_class.resource, secret.secret],
 ), opts=on_cluster)
 
 pulumi.export("endpoint", server.endpoint)

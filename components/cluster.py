@@ -13,18 +13,20 @@ import pulumi_kubernetes as k8s
 
 from catalog import NapLimits, SYSTEM_POOL_MAX_NODES
 
-# What a node needs and nothing more (GKE "Harden your cluster's security": use a least privilege
-# service account): write logs and metrics, read monitoring, write resource metadata, pull images.
+# What a node needs and nothing more. GKE's predefined role for node service accounts carries what
+# the node's agents write (logs, metrics, resource metadata, autoscaler and node-problem reports) and
+# Google keeps it current as GKE adds agents (GKE "Use least privilege IAM service accounts":
+# roles/container.defaultNodeServiceAccount). Image pulls from Artifact Registry are not in it.
 NODE_ROLES = (
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-    "roles/monitoring.viewer",
-    "roles/stackdriver.resourceMetadata.writer",
+    "roles/container.defaultNodeServiceAccount",
     "roles/artifactregistry.reader",
 )
 # Access is governed by IAM roles above; the scope only has to not be narrower (GKE docs recommend
 # cloud-platform together with a least-privilege service account).
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# Fields that describe only the temporary default pool: read back empty once it is removed, and
+# ForceNew, so a diff on them would replace the cluster (terraform-provider-google, see ClusterArgs).
+CLUSTER_IGNORED_FIELDS = ["nodeConfig", "initialNodeCount"]
 APIS = ("container.googleapis.com", "compute.googleapis.com", "iam.googleapis.com")
 
 
@@ -117,7 +119,9 @@ class GkeCluster(pulumi.ComponentResource):
                 workload_pool=f"{args.project}.svc.id.goog"),
             # GPU nodes come only from the ComputeClass; the default pool is replaced by "system".
             # Its node_config still names our account so not even the first node runs as the
-            # default compute account.
+            # default compute account (which organisations often disable or strip of roles).
+            # Once that pool is gone GKE reads node_config back empty, and node_config is ForceNew:
+            # without ignore_changes below, the second `pulumi up` would replace the cluster.
             remove_default_node_pool=True,
             initial_node_count=1,
             node_config=gcp.container.ClusterNodeConfigArgs(
@@ -151,7 +155,14 @@ class GkeCluster(pulumi.ComponentResource):
             ) if args.authorized_networks else None,
             # The provider defaults to true, which makes `pulumi destroy` fail; config decides.
             deletion_protection=args.deletion_protection,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*apis, *members, *nat]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[*apis, *members, *nat],
+                ignore_changes=CLUSTER_IGNORED_FIELDS,
+                # GKE's deletion protection only fails the last step of `pulumi destroy`, after every
+                # Kubernetes object (and the model server) is gone. Pulumi's protect refuses the
+                # destroy before it deletes anything. Both follow the same config key.
+                protect=args.deletion_protection,
+            ),
         )
 
         self.system_pool = gcp.container.NodePool(
@@ -184,8 +195,10 @@ class GkeCluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            # Lets `pulumi destroy` finish when the cluster is already gone.
-            delete_unreachable=True,
+            # No delete_unreachable: when the API server cannot be reached (from outside prod's
+            # authorized networks, say) it drops every Kubernetes object from state without deleting
+            # it, and the load balancer and disks they own would be left running. For a cluster that
+            # is really gone, README "Tear down" gives the one-off command.
             # Objects wait for the system pool, so nothing is scheduled before a node exists.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool]),
         )

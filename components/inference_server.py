@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -48,16 +48,25 @@ class InferenceServerArgs:
     gpus: int
     replicas: int
     startup_seconds: int
-    rollout_seconds: int
-    secret_name: pulumi.Input[str]
+    replica_budget_seconds: int  # node provisioning + cold start of one replica
+    secret_name: pulumi.Input[str]  # an output of the Secret: pods roll when it is replaced
     token_key: str
-    secret_version: pulumi.Input[str]  # the Secret's resourceVersion: changes when its content does
     cache_gib: int
     cache_storage_class: str = "premium-rwo"
     api_key_key: Optional[str] = None
     exposure: str = "cluster-ip"  # cluster-ip | internal | public
     name: str = "llm"  # the tutorial's names
     service_name: str = "llm-service"
+    # What must exist before the pods (the ComputeClass their selector names, the Secret) and must
+    # outlive them on destroy; passed as resources, not names, so Pulumi orders both ways.
+    depends_on: Sequence[pulumi.Resource] = ()
+
+
+def rollout_seconds(replicas: int, replica_budget_seconds: int) -> int:
+    """How long `pulumi up` may wait for a roll-out. One replica is recreated: one budget. More roll
+    with maxUnavailable 1 and no surge (see strategy), so replicas are replaced one after another,
+    each with its own cold start (and maybe a new node): one budget per replica."""
+    return max(1, replicas) * replica_budget_seconds
 
 
 def strategy(replicas: int) -> k8s.apps.v1.DeploymentStrategyArgs:
@@ -96,6 +105,33 @@ def affinity(labels: dict[str, str], replicas: int) -> Optional[k8s.core.v1.Affi
     ))
 
 
+def service_annotations(exposure: str) -> dict[str, str]:
+    annotations = {
+        # pulumi-kubernetes waits up to 10 minutes for a Service to have ready endpoints (and, for a
+        # load balancer, an address). Ours get endpoints only after GPU provisioning and a cold start,
+        # and never with replicas 0, so that wait would fail `pulumi up`. The Deployment's own wait
+        # (with its roll-out budget) is the one that says whether the model came up.
+        "pulumi.com/skipAwait": "true",
+    }
+    if exposure == "internal":
+        annotations["networking.gke.io/load-balancer-type"] = "Internal"
+    return annotations
+
+
+PENDING_ADDRESS = "pending"
+
+
+def load_balancer_url(status, port: int) -> str:
+    """The load balancer's URL, or a sentence saying it has no address yet: the Service is not awaited,
+    so right after it is created (or when the exposure changes) its status has no ingress."""
+    ingress = (getattr(getattr(status, "load_balancer", None), "ingress", None) or []) if status else []
+    address = next((i.ip or i.hostname for i in ingress if i.ip or i.hostname), None)
+    if not address:
+        return (f"{PENDING_ADDRESS}: the load balancer has no address yet; run `pulumi refresh` "
+                "(or kubectl get service) in a minute or two")
+    return f"http://{address}:{port}"
+
+
 def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
     return k8s.core.v1.ProbeArgs(
         http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
@@ -125,20 +161,21 @@ class InferenceServer(pulumi.ComponentResource):
                 name=args.name,
                 namespace=args.namespace,
                 labels=labels,
-                # The provider waits for the roll-out (10 minutes by default): cover node
-                # provisioning plus the model's cold start, or `pulumi up` fails while it loads.
-                annotations={"pulumi.com/timeoutSeconds": str(args.rollout_seconds)},
+                # The provider waits for the whole roll-out (10 minutes by default): cover node
+                # provisioning plus the cold start of every replica it replaces in turn.
+                annotations={"pulumi.com/timeoutSeconds": str(rollout_seconds(args.replicas, args.replica_budget_seconds))},
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=args.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 strategy=strategy(args.replicas),
-                # Kubernetes marks the roll-out failed after this; it must outlast a cold start.
-                progress_deadline_seconds=args.rollout_seconds,
+                # Kubernetes marks the roll-out failed when no pod became ready for this long; the
+                # clock restarts at each ready pod, so one replica's budget is the right size.
+                progress_deadline_seconds=args.replica_budget_seconds,
                 revision_history_limit=3,
                 template=self._pod_template(args, labels),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
 
         self.service = k8s.core.v1.Service(
@@ -147,7 +184,7 @@ class InferenceServer(pulumi.ComponentResource):
                 name=args.service_name,
                 namespace=args.namespace,
                 labels=labels,
-                annotations={"networking.gke.io/load-balancer-type": "Internal"} if args.exposure == "internal" else None,
+                annotations=service_annotations(args.exposure),
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP" if args.exposure == "cluster-ip" else "LoadBalancer",
@@ -188,8 +225,7 @@ class InferenceServer(pulumi.ComponentResource):
             self.endpoint = pulumi.Output.all(self.service.metadata.name, self.service.metadata.namespace).apply(
                 lambda p: f"http://{p[0]}.{p[1]}.svc.cluster.local:{tgi.PORT}")
         else:
-            self.endpoint = self.service.status.apply(
-                lambda s: f"http://{s.load_balancer.ingress[0].ip}:{tgi.PORT}")
+            self.endpoint = self.service.status.apply(lambda status: load_balancer_url(status, tgi.PORT))
         self.register_outputs({"service_name": self.service_name, "endpoint": self.endpoint})
 
     @staticmethod
@@ -238,14 +274,9 @@ class InferenceServer(pulumi.ComponentResource):
             ),
         )
         return k8s.core.v1.PodTemplateSpecArgs(
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                labels=labels,
-                # Changes when the Secret does, so rotating the token (`pulumi config set --secret
-                # hfToken`, `pulumi up`) rolls the pods, which read it only at start. Not a digest
-                # of the token: a digest would make the whole spec a Pulumi secret, and reveal a
-                # checkable fingerprint in every plan and diff.
-                annotations={"llm-serving/secret-version": args.secret_version},
-            ),
+            # No token digest or version here: a rotation replaces the auto-named Secret, and the new
+            # name in the env's secretKeyRef is what rolls the pods (components/model_secret.py).
+            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
             spec=k8s.core.v1.PodSpecArgs(
                 # On the pod template (the tutorial put it on the Deployment spec, which the API
                 # rejects), and alone: GKE rejects gke-spot or gke-accelerator selectors beside it.

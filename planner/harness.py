@@ -40,11 +40,28 @@ class Recorded:
     inputs: dict  # as the engine receives them: camelCase, secrets wrapped
     custom: bool
     provider: Optional[str] = None  # the provider reference the engine was given
+    options: Optional["Options"] = None  # resource options as the program set them
 
     @property
     def plain(self) -> dict:
         """Inputs with secret wrappers removed (for assertions; never for printing)."""
         return unwrap(self.inputs)
+
+    @property
+    def opts(self) -> "Options":
+        return self.options or Options()
+
+
+@dataclass
+class Options:
+    """What a real `pulumi up` does with a resource beyond its inputs: protection, ignored
+    fields, replacement order, timeouts and explicit dependencies (as "type::name")."""
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    delete_before_replace: Optional[bool] = None
+    replace_on_changes: tuple[str, ...] = ()
+    custom_timeouts: Optional[dict] = None
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass
@@ -96,9 +113,27 @@ class _Recorder(pulumi.runtime.Mocks):
         self.project = project
         self.resources: list[Recorded] = []
         self.computed: dict[str, str] = {}  # fabricated value -> what it stands for, for rendering
+        self.options: dict[tuple[str, str], Options] = {}
+
+    def record_options(self, args: pulumi.ResourceTransformationArgs) -> None:
+        """A stack transformation (run by the SDK itself, so also under mocks) that notes the
+        options the program gave each resource; the mock monitor never sees them."""
+        o = args.opts or pulumi.ResourceOptions()
+        timeouts = o.custom_timeouts
+        self.options[(args.type_, args.name)] = Options(
+            protect=bool(o.protect),
+            ignore_changes=tuple(o.ignore_changes or ()),
+            delete_before_replace=o.delete_before_replace,
+            replace_on_changes=tuple(o.replace_on_changes or ()),
+            custom_timeouts=None if timeouts is None else {
+                "create": timeouts.create, "update": timeouts.update, "delete": timeouts.delete},
+            depends_on=tuple(_dependency_label(d) for d in (o.depends_on or [])
+                             if isinstance(d, pulumi.Resource)),
+        )
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(Recorded(args.typ, args.name, args.inputs, bool(args.custom), args.provider))
+        self.resources.append(Recorded(args.typ, args.name, args.inputs, bool(args.custom), args.provider,
+                                       self.options.get((args.typ, args.name))))
         state = dict(args.inputs)
         plain = unwrap(args.inputs)
         if args.typ == "gcp:container/cluster:Cluster":
@@ -108,10 +143,17 @@ class _Recorder(pulumi.runtime.Mocks):
             state["email"] = f"{plain['accountId']}@{plain.get('project', self.project)}.iam.gserviceaccount.com"
         elif args.typ.startswith("kubernetes:") and isinstance(plain.get("metadata"), dict):
             metadata = dict(plain["metadata"])
-            metadata.setdefault("name", f"{args.name}-mock0000")  # what the provider's auto-naming does
             # The API server's resourceVersion: new whenever the content changes. Salted per process
             # so that nothing here is a reproducible digest of a secret value.
             digest = hashlib.sha256(_SALT + json.dumps(plain, sort_keys=True).encode()).hexdigest()
+            # What the provider's auto-naming does: a random suffix, drawn again on each replacement.
+            # Secrets and ConfigMaps are replaced when their data changes (the provider treats them
+            # as immutable), so their mock suffix follows the content; other kinds update in place.
+            replaced_on_change = args.typ in ("kubernetes:core/v1:Secret", "kubernetes:core/v1:ConfigMap")
+            if "name" not in metadata:
+                metadata["name"] = f"{args.name}-{digest[:8] if replaced_on_change else 'mock0000'}"
+                if replaced_on_change:
+                    self.computed[metadata["name"]] = f"<auto-name of {args.typ.split(':')[-1]} {args.name}>"
             metadata["resourceVersion"] = str(int(digest[:12], 16))
             self.computed[metadata["resourceVersion"]] = f"<resourceVersion of {args.typ.split(':')[-1]} {metadata['name']}>"
             state["metadata"] = metadata
@@ -125,6 +167,11 @@ class _Recorder(pulumi.runtime.Mocks):
         if args.token == "gcp:organizations/getProject:getProject":
             return {"projectId": args.args.get("projectId"), "number": MOCK_PROJECT_NUMBER}
         return {}
+
+
+def _dependency_label(resource: pulumi.Resource) -> str:
+    # Resources keep their type and name in private fields; good enough for a test's assertion.
+    return f"{getattr(resource, '_type', '?')}::{getattr(resource, '_name', '?')}"
 
 
 class _Collect(logging.Handler):
@@ -155,6 +202,7 @@ def run(config: ResolvedConfig, program: Optional[Callable[[], Any]] = None) -> 
     logger.addHandler(collect)
     pulumi.runtime.set_mocks(recorder, project=config.project, stack=config.stack, preview=False, logger=logger)
     root = runtime_settings.get_root_resource()
+    pulumi.runtime.register_stack_transformation(lambda a: recorder.record_options(a))
 
     returned: list[Any] = []
 

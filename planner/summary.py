@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import catalog
+from components.inference_server import rollout_seconds
 from planner.harness import Evaluation
 from settings import Settings
 
@@ -40,7 +41,8 @@ def model_fit(s: Settings) -> list[str]:
         f"  weights {f.weights_gb:.1f} GB + runtime {f.overhead_gb:.1f} GB + KV cache {f.kv_cache_gb:.1f} GB "
         f"({f.kv_tokens:,} tokens) = {f.gpu_memory_gb:.0f} GB of GPU memory{tokens}",
         f"  per pod: {s.pod.cpu} CPU, {s.pod.memory_gib}Gi memory, {s.pod.gpus} GPU(s); "
-        f"cold-start budget {s.startup_minutes} min, roll-out budget {s.rollout_seconds // 60} min",
+        f"cold-start budget {s.startup_minutes} min, roll-out budget "
+        f"{rollout_seconds(s.replicas, s.replica_budget_seconds) // 60} min",
     ]
 
 

@@ -41,5 +41,11 @@ def pod_spec(ev: harness.Evaluation) -> dict:
     return ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]
 
 
+def secret_name(ev: harness.Evaluation) -> str:
+    """The name the (mock) provider gave the auto-named token Secret."""
+    return ev.one("kubernetes:core/v1:Secret").plain["metadata"].get("name") or next(
+        name for name, label in ev.computed.items() if label == "<auto-name of Secret model-secret>")
+
+
 def env_of(ev: harness.Evaluation) -> dict:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(ev)["env"]}

@@ -3,7 +3,7 @@
 import math
 
 from components import inference_server as srv
-from conftest import container, env_of, evaluate, pod_spec
+from conftest import container, env_of, evaluate, pod_spec, secret_name
 
 GIB_PER_REPLICA = 85  # allocatable memory of g2-standard-24 less GKE daemons (catalog.pod_resources)
 
@@ -32,8 +32,9 @@ def test_shards_follow_the_gpus_of_the_machine():
 
 
 def test_token_reaches_tgi_only_through_secret_key_refs():
-    env = env_of(evaluate())
-    ref = {"secretKeyRef": {"name": "hf-secret", "key": "hf_api_token"}}
+    ev = evaluate()
+    env = env_of(ev)
+    ref = {"secretKeyRef": {"name": secret_name(ev), "key": "hf_api_token"}}
     assert env["HF_TOKEN"] == ref and env["HUGGING_FACE_HUB_TOKEN"] == ref
     assert "API_KEY" not in env
 

@@ -1,7 +1,7 @@
 """Security baseline: exposure, hardened pods, network policy, private cluster in prod."""
 
 
-from conftest import container, env_of, evaluate, pod_spec
+from conftest import container, env_of, evaluate, pod_spec, secret_name
 
 
 def service(ev):
@@ -17,20 +17,21 @@ def test_internal_load_balancer_on_request_and_endpoint_follows():
     ev = evaluate(exposure="internal")
     svc = service(ev)
     assert svc["spec"]["type"] == "LoadBalancer"
-    assert svc["metadata"]["annotations"] == {"networking.gke.io/load-balancer-type": "Internal"}
+    assert svc["metadata"]["annotations"]["networking.gke.io/load-balancer-type"] == "Internal"
     assert ev.outputs["endpoint"] == "http://10.128.0.50:8080"
     assert "port-forward" not in ev.outputs["queryCommand"]
     assert "curl -s http://10.128.0.50:8080/v1/completions" in ev.outputs["queryCommand"]
 
 
 def test_public_load_balancer_requires_and_wires_the_api_key():
-    ev = evaluate(exposure="public", apiKey="key-abc")
+    ev = evaluate(exposure="public", apiKey="key-abc-0123456789abcdef")
     svc = service(ev)
-    assert svc["spec"]["type"] == "LoadBalancer" and "annotations" not in svc["metadata"]
-    assert env_of(ev)["API_KEY"] == {"secretKeyRef": {"name": "hf-secret", "key": "api_key"}}
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert "networking.gke.io/load-balancer-type" not in svc["metadata"]["annotations"]
+    assert env_of(ev)["API_KEY"] == {"secretKeyRef": {"name": secret_name(ev), "key": "api_key"}}
     assert ev.outputs["endpoint"] == "http://203.0.113.20:8080"
     assert 'Authorization: Bearer $API_KEY' in ev.outputs["queryCommand"]
-    assert "key-abc" not in ev.outputs["queryCommand"]
+    assert "key-abc-0123456789abcdef" not in ev.outputs["queryCommand"]
     secret = ev.one("kubernetes:core/v1:Secret")
     assert set(secret.plain["stringData"]) == {"hf_api_token", "api_key"}
 
@@ -44,7 +45,7 @@ def test_pod_is_hardened():
 
 
 def test_env_holds_no_literal_secret_values():
-    for item in container(evaluate(exposure="public", apiKey="key-abc"))["env"]:
+    for item in container(evaluate(exposure="public", apiKey="key-abc-0123456789abcdef"))["env"]:
         if item["name"] in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "API_KEY"):
             assert "value" not in item and "secretKeyRef" in item["valueFrom"]
 

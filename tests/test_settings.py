@@ -99,7 +99,7 @@ def test_zero_replicas_is_allowed_to_park_the_deployment():
 
 
 def test_plaintext_api_key_is_warned_about():
-    ev = evaluate(exposure="public", apiKey="key-123")
+    ev = evaluate(exposure="public", apiKey="key-123-0123456789abcdef")
     assert any("apiKey is stored in plaintext" in w for w in ev.warnings)
 
 

@@ -15,6 +15,8 @@ from typing import Any, Optional
 import pulumi
 
 import catalog
+from settings import names
+from settings.reader import ConfigError, Reader
 
 PROJECT = "gke-llm-serving"
 
@@ -40,15 +42,6 @@ UPSTREAM_TGI_HF_HOME = "/data"
 
 # RFC 5737 documentation ranges: a placeholder that would lock everyone out of the control plane.
 _DOC_NETS = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
-
-
-class ConfigError(pulumi.RunError):
-    """A configuration value that cannot work. The CLI prints the message without a traceback."""
-
-    def __init__(self, key: str, value: Any, problem: str, fix: str, *, hide_value: bool = False):
-        self.key, self.problem, self.fix = key, problem, fix
-        shown = "[secret]" if hide_value else json.dumps(value) if not isinstance(value, str) else repr(value)
-        super().__init__(f"config {key}={shown}: {problem}; {fix}")
 
 
 @dataclass(frozen=True)
@@ -103,80 +96,20 @@ class Settings:
         return self.startup_minutes * 60
 
     @property
-    def rollout_seconds(self) -> int:
-        """How long a roll-out may take: node provisioning (GPU node boot and driver install, up to
-        about 20 minutes when capacity is scarce) plus the model's start-up budget."""
+    def replica_budget_seconds(self) -> int:
+        """How long one replica may take to serve: node provisioning (GPU node boot and driver
+        install, up to about 20 minutes when capacity is scarce) plus the model's start-up budget."""
         return self.startup_seconds + NODE_PROVISIONING_SECONDS
 
 
 NODE_PROVISIONING_SECONDS = 20 * 60
 
 
-class _Reader:
-    """Reads raw config strings (as the CLI passes them) and converts them with clear errors."""
-
-    def __init__(self) -> None:
-        self.cfg = pulumi.Config()
-        self.gcp = pulumi.Config("gcp")
-
-    def raw(self, key: str) -> Optional[str]:
-        value = self.cfg.get(key)
-        return None if value is None or value == "" else value
-
-    def string(self, key: str, default: str) -> str:
-        return self.raw(key) or default
-
-    def integer(self, key: str, default: int, lo: int, hi: int, fix: str) -> int:
-        value = self.raw(key)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise ConfigError(key, value, "not a whole number", fix) from None
-        if not lo <= number <= hi:
-            raise ConfigError(key, number, f"outside {lo}..{hi}", fix)
-        return number
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw(key)
-        if value is None:
-            return default
-        if value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ConfigError(key, value, "not a boolean", "use true or false")
-
-    def string_list(self, key: str, default: list[str], fix: str) -> list[str]:
-        value = self.raw(key)
-        if value is None:
-            return list(default)
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            # `pulumi config set capacity spot` stores a plain string: accept a comma-separated list.
-            parsed = [part.strip() for part in value.split(",")]
-        if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
-            raise ConfigError(key, value, "not a list of strings", fix)
-        return parsed
-
-    def price(self, key: str) -> Optional[float]:
-        value = self.raw(key)
-        if value is None:
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            number = -1.0
-        if not (number >= 0 and math.isfinite(number)):
-            raise ConfigError(key, value, "not a price", "give US dollars per hour for one machine, e.g. 0.80")
-        return number
-
-
 def _names(items) -> str:
     return ", ".join(items)
 
 
-def _machine(r: _Reader) -> catalog.Machine:
+def _machine(r: Reader) -> catalog.Machine:
     name = r.string("machineType", "g2-standard-24")
     known = catalog.machines()
     if name in known:
@@ -187,7 +120,7 @@ def _machine(r: _Reader) -> catalog.Machine:
     raise ConfigError("machineType", name, "unknown machine type", f"use one of: {gpu_types}")
 
 
-def _quantize(r: _Reader) -> catalog.Quantization:
+def _quantize(r: Reader) -> catalog.Quantization:
     name = r.string("quantize", "bitsandbytes-nf4")
     known = catalog.quantizations()
     if name not in known:
@@ -195,8 +128,8 @@ def _quantize(r: _Reader) -> catalog.Quantization:
     return known[name]
 
 
-def _model(r: _Reader) -> tuple[catalog.Model, bool]:
-    model_id = r.string("model", DEFAULT_MODEL)
+def _model(r: Reader) -> tuple[catalog.Model, bool]:
+    model_id = r.checked("model", DEFAULT_MODEL, names.hf_model_id, "give a Hugging Face model id such as mistralai/Mixtral-8x7B-Instruct-v0.1")
     if model_id in catalog.models():
         return catalog.models()[model_id], True
     params = r.raw("modelParamsBillion")
@@ -215,7 +148,7 @@ def _model(r: _Reader) -> tuple[catalog.Model, bool]:
     return catalog.unknown_model(model_id, size), False
 
 
-def _capacity(r: _Reader, machine: catalog.Machine) -> tuple[str, ...]:
+def _capacity(r: Reader, machine: catalog.Machine) -> tuple[str, ...]:
     fix = f"give an ordered list from {_names(TIERS)}, e.g. [spot, flex-start]"
     tiers = r.string_list("capacity", ["spot", "flex-start"], fix)
     if not tiers:
@@ -268,24 +201,39 @@ def _check_shards(model: catalog.Model, machine: catalog.Machine, quantize: cata
     )
 
 
-def _system_machine(r: _Reader) -> str:
+def _system_machine(r: Reader) -> str:
     name = r.string("systemMachineType", "e2-standard-4")
     if catalog.general_purpose(name) is None:
         raise ConfigError("systemMachineType", name, "not a general-purpose machine type", "use e.g. e2-standard-4 or n2-standard-4")
     return name
 
 
-def _token(r: _Reader) -> str:
+def _token(r: Reader) -> str:
     # Read the raw value once to check it; it leaves this function only wrapped in Output.secret.
     value = r.cfg.get("hfToken")
     if value is None:
         raise pulumi.ConfigMissingError(f"{PROJECT}:hfToken", True)
+    fix = "pulumi config set --secret hfToken <your Hugging Face token>"
     if not value.strip():
-        raise ConfigError("hfToken", "", "is empty", "pulumi config set --secret hfToken <your Hugging Face token>", hide_value=True)
+        raise ConfigError("hfToken", "", "is empty", fix, hide_value=True)
+    if any(c.isspace() for c in value):
+        raise ConfigError("hfToken", "", "has spaces or line breaks (a copy-paste slip?)", fix, hide_value=True)
     return value
 
 
-def _authorized_networks(r: _Reader) -> tuple[str, ...]:
+def _api_key(r: Reader) -> Optional[str]:
+    value = r.cfg.get("apiKey") or None
+    if value is None:
+        return None
+    problem = names.header_secret(value)
+    if problem:
+        raise ConfigError("apiKey", "", problem, "pulumi config set --secret apiKey \"$(openssl rand -hex 24)\"", hide_value=True)
+    if not pulumi.runtime.is_config_secret(r.cfg.full_key("apiKey")):
+        pulumi.log.warn("apiKey is stored in plaintext: pulumi config set --secret apiKey <key>")
+    return value
+
+
+def _authorized_networks(r: Reader) -> tuple[str, ...]:
     fix = 'give CIDR blocks, e.g. ["198.18.0.0/24"]'
     nets = r.string_list("authorizedNetworks", [], fix)
     for net in nets:
@@ -301,13 +249,18 @@ def _authorized_networks(r: _Reader) -> tuple[str, ...]:
     return tuple(nets)
 
 
+def _stack_slug() -> str:
+    """The stack name as it may appear in GKE and GCS names (stacks may hold upper case and dots)."""
+    return re.sub(r"[^a-z0-9-]+", "-", pulumi.get_stack().lower()).strip("-")[:27] or "stack"
+
+
 def region_of(location: str) -> str:
     """us-central1-a -> us-central1; a region stays a region."""
     return location if re.fullmatch(r"[a-z]+-[a-z]+\d+", location) else location.rsplit("-", 1)[0]
 
 
 def load() -> Settings:
-    r = _Reader()
+    r = Reader()
     project = r.gcp.get("project")
     if not project:
         raise pulumi.ConfigMissingError("gcp:project", False)
@@ -324,9 +277,7 @@ def load() -> Settings:
     _check_fit(model, machine, quantize)
 
     token = _token(r)
-    api_key = r.cfg.get("apiKey") or None
-    if api_key and not pulumi.runtime.is_config_secret(r.cfg.full_key("apiKey")):
-        pulumi.log.warn("apiKey is stored in plaintext: pulumi config set --secret apiKey <key>")
+    api_key = _api_key(r)
     exposure = r.string("exposure", "cluster-ip")
     if exposure not in EXPOSURES:
         raise ConfigError("exposure", exposure, "unknown exposure", f"use one of: {_names(EXPOSURES)}")
@@ -371,14 +322,12 @@ def load() -> Settings:
         if value is not None:
             prices[tier] = value
 
-    image = r.string("image", DEFAULT_IMAGE)
-    if "@sha256:" not in image and ":" not in image.rsplit("/", 1)[-1]:
-        # Google's TGI repositories are versioned by name (TGI 2.3, CUDA 12.4 here) but the tag
-        # floats within them; only a digest fixes what runs.
+    image = r.checked("image", DEFAULT_IMAGE, names.image, "give an image such as <registry>/<repository>:<tag> or @sha256:<digest>")
+    if not names.image_is_pinned(image):
         pulumi.log.warn(f"image {image} has no tag or digest; pin it with image: <repository>@sha256:<digest>")
     default_home = GOOGLE_TGI_HF_HOME if image.startswith("us-docker.pkg.dev/deeplearning-platform-release/") else UPSTREAM_TGI_HF_HOME
     compute_class = r.string("computeClassName", DEFAULT_COMPUTE_CLASS)
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", compute_class) or compute_class.startswith(("gke", "autopilot")):
+    if names.dns_label(compute_class) or compute_class.startswith(("gke", "autopilot")):
         raise ConfigError("computeClassName", compute_class, "not a valid ComputeClass name (GKE reserves the prefixes gke and autopilot)", "use a DNS label such as dws-model-inference-class")
 
     return Settings(
@@ -393,12 +342,12 @@ def load() -> Settings:
         capacity=capacity,
         replicas=replicas,
         image=image,
-        hf_home=r.string("hfHome", default_home),
+        hf_home=r.checked("hfHome", default_home, names.absolute_path, "give the absolute path of the weight cache in the image, e.g. /data"),
         hf_token=pulumi.Output.secret(token),
         api_key=pulumi.Output.secret(api_key) if api_key else None,
-        cluster_name=r.string("clusterName", f"llm-serving-{pulumi.get_stack()}"),
+        cluster_name=r.checked("clusterName", f"llm-serving-{_stack_slug()}", names.cluster_name, "use e.g. llm-serving-prod"),
         compute_class_name=compute_class,
-        namespace=r.string("namespace", "llm"),
+        namespace=r.checked("namespace", "llm", names.namespace, "use a namespace of its own, e.g. llm"),
         deletion_protection=r.boolean("deletionProtection", False),
         system_machine_type=_system_machine(r),
         flex_lead_time_seconds=lead,
@@ -410,7 +359,7 @@ def load() -> Settings:
         exposure=exposure,
         private_nodes=r.boolean("privateNodes", False),
         authorized_networks=_authorized_networks(r),
-        network=r.string("network", "default"),
-        cache_storage_class=r.string("cacheStorageClass", "premium-rwo"),
+        network=r.checked("network", "default", names.network_name, "give the name of an existing VPC network, e.g. default"),
+        cache_storage_class=r.checked("cacheStorageClass", "premium-rwo", names.dns_subdomain, "give a StorageClass of the cluster, e.g. premium-rwo"),
         price_overrides=prices,
     )

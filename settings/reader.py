@@ -1,0 +1,89 @@
+"""Reading raw config strings (as the CLI passes them) and the one error type bad input raises."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Optional
+
+import pulumi
+
+
+class ConfigError(pulumi.RunError):
+    """A configuration value that cannot work. The CLI prints the message without a traceback."""
+
+    def __init__(self, key: str, value: Any, problem: str, fix: str, *, hide_value: bool = False):
+        self.key, self.problem, self.fix = key, problem, fix
+        shown = "[secret]" if hide_value else json.dumps(value) if not isinstance(value, str) else repr(value)
+        super().__init__(f"config {key}={shown}: {problem}; {fix}")
+
+
+
+class Reader:
+    """Reads raw config strings (as the CLI passes them) and converts them with clear errors."""
+
+    def __init__(self) -> None:
+        self.cfg = pulumi.Config()
+        self.gcp = pulumi.Config("gcp")
+
+    def raw(self, key: str) -> Optional[str]:
+        value = self.cfg.get(key)
+        return None if value is None or value == "" else value
+
+    def string(self, key: str, default: str) -> str:
+        return self.raw(key) or default
+
+    def integer(self, key: str, default: int, lo: int, hi: int, fix: str) -> int:
+        value = self.raw(key)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(key, value, "not a whole number", fix) from None
+        if not lo <= number <= hi:
+            raise ConfigError(key, number, f"outside {lo}..{hi}", fix)
+        return number
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ConfigError(key, value, "not a boolean", "use true or false")
+
+    def string_list(self, key: str, default: list[str], fix: str) -> list[str]:
+        value = self.raw(key)
+        if value is None:
+            return list(default)
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            # `pulumi config set capacity spot` stores a plain string: accept a comma-separated list.
+            parsed = [part.strip() for part in value.split(",")]
+        if not isinstance(parsed, list) or not all(isinstance(p, str) for p in parsed):
+            raise ConfigError(key, value, "not a list of strings", fix)
+        return parsed
+
+    def price(self, key: str) -> Optional[float]:
+        value = self.raw(key)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not (number >= 0 and math.isfinite(number)):
+            raise ConfigError(key, value, "not a price", "give US dollars per hour for one machine, e.g. 0.80")
+        return number
+
+
+
+    def checked(self, key: str, default: str, rule, fix: str) -> str:
+        """A free-form string that must satisfy `rule` (settings.names): one error naming the key."""
+        value = self.string(key, default)
+        problem = rule(value)
+        if problem:
+            raise ConfigError(key, value, problem, fix)
+        return value
