@@ -6,7 +6,7 @@ import pulumi_kubernetes as k8s
 
 import catalog
 import settings
-from components import tgi
+from components.engines import Launch
 from components.cluster import ClusterArgs, GkeCluster
 from components.compute_class import ComputeClass, ComputeClassArgs
 from components.inference_server import InferenceServer, InferenceServerArgs
@@ -38,10 +38,14 @@ secret = ModelSecret("model", ModelSecretArgs(
     namespace=namespace.metadata.name, token=s.hf_token, api_key=s.api_key,
 ), opts=on_cluster)
 
-server = InferenceServer("tgi", InferenceServerArgs(
+# Named after the engine: the TGI server keeps the resource names it had before engines were pluggable.
+server = InferenceServer(s.engine.name, InferenceServerArgs(
     namespace=namespace.metadata.name, compute_class_name=compute_class.class_name,
-    image=s.image, model_id=s.model.model_id, quantize=s.quantize.name, shards=s.shards, hf_home=s.hf_home,
-    max_input_tokens=s.max_input_tokens, max_total_tokens=s.max_total_tokens,
+    engine=s.engine, image=s.image, launch=Launch(
+        model=s.model.model_id, served_name=s.model.model_id, quantize=s.quantize.name, shards=s.shards,
+        max_input_tokens=s.max_input_tokens, max_total_tokens=s.max_total_tokens,
+        max_batch_prefill_tokens=s.max_prefill_tokens, gpu_memory_fraction=1 - catalog.GPU_RUNTIME_OVERHEAD,
+        hf_home=s.hf_home, offline=False),
     cpu=s.pod.cpu, memory_gib=s.pod.memory_gib, gpus=s.pod.gpus, replicas=s.replicas,
     startup_seconds=s.startup_seconds, replica_budget_seconds=s.replica_budget_seconds,
     secret_name=secret.secret_name, token_key=secret.token_key, api_key_key=secret.api_key_key,
@@ -55,4 +59,5 @@ pulumi.export("clusterName", cluster.cluster_name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("namespace", namespace.metadata.name)
 pulumi.export("queryCommand", pulumi.Output.all(cluster.cluster_name, namespace.metadata.name, server.service_name, server.endpoint).apply(
-    lambda p: query_command(s, cluster_name=p[0], namespace=p[1], service=p[2], endpoint=p[3], port=tgi.PORT)))
+    lambda p: query_command(s, cluster_name=p[0], namespace=p[1], service=p[2], endpoint=p[3], port=s.engine.port)))
+pulumi.export("engine", s.engine.name)

@@ -72,6 +72,16 @@ class Model:
     max_context: int
     kv_bytes_per_token: int  # bf16 K and V for all layers
     gated: bool
+    hidden_size: int = 0  # 0: unknown (a model outside the catalog)
+    intermediate_size: int = 0
+    experts: int = 1  # mixture-of-experts: experts per layer, and how many each token is routed to
+    experts_per_token: int = 1
+    checkpoint_quant: str = "none"  # the method a pre-quantized checkpoint was made with
+    checkpoint_gb: float = 0.0  # what the loader downloads; 0: unknown
+
+    @property
+    def moe(self) -> bool:
+        return self.experts > 1
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,12 @@ def models() -> dict[str, Model]:
             max_context=int(r["max_context"]),
             kv_bytes_per_token=int(r["kv_bytes_per_token_bf16"]),
             gated=r["gated"] == "yes",
+            hidden_size=int(r["hidden_size"]),
+            intermediate_size=int(r["intermediate_size"]),
+            experts=int(r["experts"]),
+            experts_per_token=int(r["experts_per_token"]),
+            checkpoint_quant=r["checkpoint_quant"],
+            checkpoint_gb=float(r["checkpoint_gb"]),
         )
         for r in _rows("models.csv")
     }
@@ -128,6 +144,25 @@ def quantizations() -> dict[str, Quantization]:
         r["quantize"]: Quantization(r["quantize"], float(r["bytes_per_param"]), r["prequantized"] == "yes")
         for r in _rows("quantizations.csv")
     }
+
+
+@functools.cache
+def _engine_quantizations() -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for r in _rows("engine-quantizations.csv"):
+        found.setdefault(r["engine"], []).append(r["quantize"])
+    return {engine: tuple(q) for engine, q in found.items()}
+
+
+def engine_quantizations(engine: str) -> tuple[str, ...]:
+    """The catalog quantizations an engine runs (catalog/engine-quantizations.csv)."""
+    return _engine_quantizations().get(engine, ())
+
+
+# What each engine quantizes bf16 weights to at load time when they do not fit, in order of
+# preference: TGI's bitsandbytes NF4 is the tutorial's; vLLM dropped bitsandbytes (0.28) but
+# quantizes to fp8 at load on Ada and newer GPUs (L4 is sm89).
+LOAD_TIME_QUANTIZE = {"tgi": ("bitsandbytes-nf4",), "vllm": ("fp8",)}
 
 
 @functools.cache
@@ -153,6 +188,7 @@ def unknown_model(model_id: str, params_billion: float) -> Model:
     """
     ratio = max(m.kv_bytes_per_token / m.params_billion for m in models().values())
     return Model(
+        checkpoint_gb=params_billion * 2,
         model_id=model_id,
         params_billion=params_billion,
         layers=0,
@@ -182,6 +218,8 @@ class Fit:
 
 
 def weights_gb(model: Model, quantize: Quantization) -> float:
+    if model.checkpoint_quant != "none" and model.checkpoint_gb:
+        return model.checkpoint_gb  # already quantized: what is on disk is what loads
     return model.params_billion * quantize.bytes_per_param
 
 
@@ -194,12 +232,59 @@ def fit(model: Model, machine: Machine, quantize: Quantization) -> Fit:
     return Fit(weights, total, overhead, kv, tokens)
 
 
-def token_limits(model: Model, fit_: Fit) -> tuple[int, int]:
-    """Default (MAX_INPUT_TOKENS, MAX_TOTAL_TOKENS): a request of MAX_TOTAL_TOKENS must fit in the KV
-    cache several times over, capped at the model's context. TGI requires input < total."""
-    per_sequence = fit_.kv_tokens // TARGET_CONCURRENT_SEQUENCES
-    total = min(model.max_context, per_sequence)
-    return input_limit(max(1024, total // 1024 * 1024)), max(1024, total // 1024 * 1024)
+def prefill_bytes_per_token(model: Model, dense_moe: bool) -> int:
+    """Activation memory one prompt token needs at the peak of a prefill (all GPUs together), bf16.
+
+    An estimate, not a measurement: the MLP's gate and up projections of every expert the token is
+    computed by (2 x intermediate), plus a handful of hidden-size buffers (residual, norms, attention
+    in and out). With `dense_moe` a mixture-of-experts model runs every expert on every token: TGI's
+    DenseMoELayer, taken for weights its fused MoE kernels cannot use, such as bitsandbytes
+    (text-generation-inference server/text_generation_server/layers/moe/__init__.py).
+    """
+    experts = model.experts if (model.moe and dense_moe) else model.experts_per_token
+    return 2 * (experts * model.intermediate_size * 2 + PREFILL_HIDDEN_BUFFERS * model.hidden_size)
+
+
+PREFILL_HIDDEN_BUFFERS = 8
+
+
+@dataclass(frozen=True)
+class TokenPlan:
+    max_input: int  # MAX_INPUT_TOKENS: the longest prompt
+    max_total: int  # MAX_TOTAL_TOKENS: prompt + output of one request
+    max_prefill: int  # MAX_BATCH_PREFILL_TOKENS: prompt tokens in one prefill batch (0: engine's own)
+    prefill_gb: float  # activation memory that prefill (and TGI's warm-up, which runs one) takes
+    kv_tokens: int  # KV cache left once the prefill's activations are set aside
+
+
+def _round_down(tokens: float) -> int:
+    return max(1024, int(tokens) // 1024 * 1024)
+
+
+def token_plan(model: Model, fit_: Fit, dense_moe: bool = False) -> TokenPlan:
+    """Default token limits for a model on a machine.
+
+    TGI warms up by running one prefill of MAX_BATCH_PREFILL_TOKENS and fails with out-of-memory if
+    its activations do not fit beside the weights (TGI launcher reference: --max-batch-prefill-tokens;
+    its default follows the input limit). So the prefill is sized here, from the memory the weights
+    leave: P prompt tokens take P x a bytes of activations, and the KV cache gets the rest, of which a
+    request of MAX_TOTAL_TOKENS must fit TARGET_CONCURRENT_SEQUENCES times. TGI also needs
+    MAX_INPUT_TOKENS <= MAX_BATCH_PREFILL_TOKENS (a prompt is prefilled in one batch), so P = input:
+        input = (free / (n x kv) - reserve) / (1 + a / (n x kv))
+    with reserve the output room kept below the total, then rounded down to 1024-token steps.
+    """
+    if not model.kv_bytes_per_token or fit_.kv_cache_gb <= 0:
+        return TokenPlan(0, 0, 0, 0.0, 0)
+    a = prefill_bytes_per_token(model, dense_moe) if model.hidden_size else 0
+    per_request = TARGET_CONCURRENT_SEQUENCES * model.kv_bytes_per_token
+    free = fit_.kv_cache_gb * 1e9
+    total = min(model.max_context, free // per_request)
+    reserve = min(1024, total // 4)
+    prefill = _round_down(min(total - reserve, (free / per_request - reserve) / (1 + a / per_request)))
+    total = _round_down(min(model.max_context, (free - prefill * a) // per_request))
+    max_input = min(input_limit(total), prefill)
+    kv_tokens = int((free - prefill * a) // model.kv_bytes_per_token)
+    return TokenPlan(max_input, total, prefill if a else 0, prefill * a / 1e9, kv_tokens)
 
 
 def input_limit(total: int) -> int:
@@ -222,10 +307,19 @@ def machines_that_fit(model: Model, quantize: Quantization) -> list[Machine]:
     return sorted(found, key=lambda m: (prices().get(m.name, Price(None, None)).on_demand or math.inf, m.name))
 
 
-def quantizations_that_fit(model: Model, machine: Machine) -> list[Quantization]:
-    """Quantizations that fit, loaded from the bf16 checkpoint (no pre-quantized repo needed) first."""
-    found = [q for q in quantizations().values() if fit(model, machine, q).fits]
-    return sorted(found, key=lambda q: (q.prequantized, -q.bytes_per_param))
+def quantizations_that_fit(model: Model, machine: Machine, engine: str = "tgi") -> list[Quantization]:
+    """Load-time quantizations of the bf16 checkpoint that fit and the engine runs, largest first."""
+    found = [q for q in quantizations().values() if fit(model, machine, q).fits and not q.prequantized
+             and q.name in engine_quantizations(engine)]
+    return sorted(found, key=lambda q: -q.bytes_per_param)
+
+
+def prequantized_variants(model: Model, machine: Machine, engine: str = "tgi") -> list[Model]:
+    """Catalogued pre-quantized checkpoints of the same architecture that fit and the engine runs."""
+    return [m for m in models().values()
+            if m.checkpoint_quant != "none" and m.checkpoint_quant in engine_quantizations(engine)
+            and (m.params_billion, m.layers, m.hidden_size) == (model.params_billion, model.layers, model.hidden_size)
+            and fit(m, machine, quantizations()[m.checkpoint_quant]).fits]
 
 
 # --- pods and nodes -----------------------------------------------------------------------------

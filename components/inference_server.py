@@ -1,4 +1,4 @@
-"""The model server: a TGI Deployment on the ComputeClass, its Service and its disruption budget."""
+"""The model server: the engine's Deployment on the ComputeClass, its Service, NetworkPolicy and disruption budget."""
 
 from __future__ import annotations
 
@@ -9,19 +9,10 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import tgi
+from components.engines import Engine, Launch
 
-# --- shutdown timing ------------------------------------------------------------------------------
-# On a Spot reclaim GKE gives non-system pods about 15 s of the 30 s notice (GKE "Spot VMs": graceful
-# shutdown); a longer terminationGracePeriodSeconds does not buy more there. So:
-#   0 s   pod marked terminating; endpoints controller starts removing it from the Service
-#   0-5 s preStop pause: kube-proxy and load balancers stop sending new requests before TGI stops
-#   5 s   SIGTERM; TGI's router stops accepting and drains in-flight requests (GRACEFUL_TERMINATION_TIMEOUT)
-#   15 s  on Spot, the node shuts down: requests still running are cut, clients retry on another replica
-#   25 s  elsewhere (roll-outs, drains, flex-start ends): drain has ended, 5 s before the SIGKILL at 30 s
-PRESTOP_SECONDS = 5
-DRAIN_SECONDS = 20
-TERMINATION_GRACE_SECONDS = 30
+# Shutdown timing (preStop pause, the engine's drain, the grace period) is the engine's: see the
+# timeline in components/engines/tgi.py.
 
 STARTUP_PROBE_PERIOD = 15
 
@@ -36,13 +27,9 @@ HOST_LABEL = "kubernetes.io/hostname"
 class InferenceServerArgs:
     namespace: pulumi.Input[str]
     compute_class_name: pulumi.Input[str]
+    engine: Engine
     image: str
-    model_id: str
-    quantize: str
-    shards: int
-    hf_home: str
-    max_input_tokens: int
-    max_total_tokens: int
+    launch: Launch  # what to serve and with which limits
     cpu: int
     memory_gib: int
     gpus: int
@@ -142,7 +129,7 @@ def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
 
 
 class InferenceServer(pulumi.ComponentResource):
-    """Creates the TGI Deployment (pods on the ComputeClass, every GPU of a node, probes sized for a
+    """Creates the serving engine's Deployment (pods on the ComputeClass, every GPU of a node, probes sized for a
     long cold start), its Service, a NetworkPolicy that admits only the model port and, with two or
     more replicas, a PodDisruptionBudget.
 
@@ -152,6 +139,7 @@ class InferenceServer(pulumi.ComponentResource):
     def __init__(self, name: str, args: InferenceServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("llmserving:k8s:InferenceServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        port = args.engine.port
         labels = {"app": args.name, "app.kubernetes.io/name": args.name, "app.kubernetes.io/part-of": "gke-llm-serving"}
         selector = {"app": args.name}
 
@@ -189,7 +177,7 @@ class InferenceServer(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP" if args.exposure == "cluster-ip" else "LoadBalancer",
                 selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=tgi.PORT, target_port="http", protocol="TCP")],
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=port, target_port="http", protocol="TCP")],
             ),
             opts=child,
         )
@@ -203,7 +191,7 @@ class InferenceServer(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 policy_types=["Ingress"],
                 ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=tgi.PORT, protocol="TCP")])],
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")])],
             ),
             opts=child,
         )
@@ -220,51 +208,51 @@ class InferenceServer(pulumi.ComponentResource):
             )
 
         self.service_name = self.service.metadata.name
-        self.port = tgi.PORT
+        self.port = port
         if args.exposure == "cluster-ip":
             self.endpoint = pulumi.Output.all(self.service.metadata.name, self.service.metadata.namespace).apply(
-                lambda p: f"http://{p[0]}.{p[1]}.svc.cluster.local:{tgi.PORT}")
+                lambda p: f"http://{p[0]}.{p[1]}.svc.cluster.local:{port}")
         else:
-            self.endpoint = self.service.status.apply(lambda status: load_balancer_url(status, tgi.PORT))
+            self.endpoint = self.service.status.apply(lambda status: load_balancer_url(status, port))
         self.register_outputs({"service_name": self.service_name, "endpoint": self.endpoint})
 
     @staticmethod
     def _pod_template(args: InferenceServerArgs, labels: dict[str, str]) -> k8s.core.v1.PodTemplateSpecArgs:
-        env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in tgi.env(
-            model_id=args.model_id, shards=args.shards, quantize=args.quantize, hf_home=args.hf_home,
-            max_input_tokens=args.max_input_tokens, max_total_tokens=args.max_total_tokens,
-            drain_seconds=DRAIN_SECONDS,
-        ).items()]
+        engine = args.engine
+        run = engine.container(args.launch, args.image)
+        env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in run.env.items()]
 
         def from_secret(var: str, key: str) -> k8s.core.v1.EnvVarArgs:
             return k8s.core.v1.EnvVarArgs(name=var, value_from=k8s.core.v1.EnvVarSourceArgs(
                 secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.secret_name, key=key)))
 
-        env += [from_secret(tgi.TOKEN_ENV, args.token_key), from_secret(tgi.LEGACY_TOKEN_ENV, args.token_key)]
+        env += [from_secret(var, args.token_key) for var in engine.token_envs]
         if args.api_key_key:
-            env.append(from_secret(tgi.API_KEY_ENV, args.api_key_key))
+            env.append(from_secret(engine.api_key_env, args.api_key_key))
 
         quantity = {"cpu": str(args.cpu), "memory": f"{args.memory_gib}Gi", "nvidia.com/gpu": str(args.gpus)}
         container = k8s.core.v1.ContainerArgs(
             name="llm",
             image=args.image,
-            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=tgi.PORT, protocol="TCP")],
+            command=run.command,
+            args=run.args or None,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=engine.port, protocol="TCP")],
             env=env,
             # Requests = limits: the pod owns the node's GPUs and the memory it needs is known.
             resources=k8s.core.v1.ResourceRequirementsArgs(requests=quantity, limits=quantity),
             # Download, shard load and warm-up come before the port opens. Until this passes no
             # other probe runs; its budget is the cold-start budget.
-            startup_probe=probe(tgi.HEALTH_PATH, STARTUP_PROBE_PERIOD, math.ceil(args.startup_seconds / STARTUP_PROBE_PERIOD)),
-            readiness_probe=probe(tgi.HEALTH_PATH, 10, 3),
+            startup_probe=probe(engine.health_path, STARTUP_PROBE_PERIOD, math.ceil(args.startup_seconds / STARTUP_PROBE_PERIOD)),
+            readiness_probe=probe(engine.health_path, 10, 3),
             # No liveness probe: /health also fails under overload, and a restart costs a 30-60
             # minute reload. Readiness takes an unhealthy pod out of the Service instead.
             lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                exec_=k8s.core.v1.ExecActionArgs(command=["sleep", str(PRESTOP_SECONDS)]))),
+                exec_=k8s.core.v1.ExecActionArgs(command=["sleep", str(engine.prestop_seconds)]))),
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
-                k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=args.hf_home),
+                k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=args.launch.hf_home),
             ],
-            # Left out, with reason: readOnlyRootFilesystem (TGI and PyTorch write caches under
+            # Left out, with reason: readOnlyRootFilesystem (the engines and PyTorch write caches under
             # $HOME and /usr/src at run time) and runAsNonRoot (the image runs as root and its
             # files belong to root; no non-root user is defined in it).
             security_context=k8s.core.v1.SecurityContextArgs(
@@ -282,7 +270,7 @@ class InferenceServer(pulumi.ComponentResource):
                 # rejects), and alone: GKE rejects gke-spot or gke-accelerator selectors beside it.
                 node_selector={"cloud.google.com/compute-class": args.compute_class_name},
                 affinity=affinity({"app": args.name}, args.replicas),
-                termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
+                termination_grace_period_seconds=engine.grace_seconds,
                 automount_service_account_token=False,
                 enable_service_links=False,
                 security_context=k8s.core.v1.PodSecurityContextArgs(

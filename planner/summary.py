@@ -31,15 +31,21 @@ def ladder(s: Settings) -> list[str]:
 
 
 def model_fit(s: Settings) -> list[str]:
+    engine = f"{s.engine.title} ({s.engine.name}), image {s.image}"
     if not s.model.params_billion:
-        return [f"Model fit: {s.model.model_id} is not in the catalog; fit not checked (set modelParamsBillion)"]
-    f = s.fit
+        return [f"Engine: {engine}",
+                f"Model fit: {s.model.model_id} is not in the catalog; fit not checked (set modelParamsBillion)"]
+    f, t = s.fit, s.tokens
     tokens = (f"; MAX_INPUT_TOKENS {s.max_input_tokens}, MAX_TOTAL_TOKENS {s.max_total_tokens}"
               if s.max_total_tokens else "")
+    prefill = (f" + warm-up prefill {t.prefill_gb:.1f} GB (MAX_BATCH_PREFILL_TOKENS {s.max_prefill_tokens}"
+               f"{', every expert per token' if s.model.moe and s.engine.dense_moe(s.quantize.name) else ''})"
+               if s.max_prefill_tokens else "")
     return [
-        f"Model fit: {s.model.model_id}, quantize {s.quantize.name}, NUM_SHARD {s.shards}",
-        f"  weights {f.weights_gb:.1f} GB + runtime {f.overhead_gb:.1f} GB + KV cache {f.kv_cache_gb:.1f} GB "
-        f"({f.kv_tokens:,} tokens) = {f.gpu_memory_gb:.0f} GB of GPU memory{tokens}",
+        f"Engine: {engine}",
+        f"Model fit: {s.model.model_id}, quantize {s.quantize.name}, tensor parallel {s.shards}",
+        f"  weights {f.weights_gb:.1f} GB + runtime {f.overhead_gb:.1f} GB{prefill} + KV cache "
+        f"({t.kv_tokens:,} tokens) = {f.gpu_memory_gb:.0f} GB of GPU memory{tokens}",
         f"  per pod: {s.pod.cpu} CPU, {s.pod.memory_gib}Gi memory, {s.pod.gpus} GPU(s); "
         f"cold-start budget {s.startup_minutes} min, roll-out budget "
         f"{rollout_seconds(s.replicas, s.replica_budget_seconds) // 60} min",

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import pulumi
 
 import catalog
+from components.engines import ENGINES, Engine
 from settings import names
 from settings.reader import ConfigError, Reader
 
@@ -23,22 +24,17 @@ PROJECT = "gke-llm-serving"
 TIERS = ("spot", "flex-start", "on-demand")
 EXPOSURES = ("cluster-ip", "internal", "public")
 
+ENGINE_NAMES = ("tgi", "vllm")
+
 # Tutorial defaults (GKE tutorial "Serve LLMs on GKE with a cost-optimized and highly available GPU
 # provisioning strategy" and kubernetes-engine-samples ai-ml/llm-multiple-gpus/mixtral-8x7b).
 DEFAULT_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
-DEFAULT_IMAGE = (
-    "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
-    "huggingface-text-generation-inference-cu124.2-3.ubuntu2204.py311"
-)
 DEFAULT_COMPUTE_CLASS = "dws-model-inference-class"
 
 # Flex-start nodes live at most 7 days; leadTimeSeconds and maxRunDurationSeconds are bounded by it
 # (ComputeClass CRD, cloud.google.com_computeclasses.yaml).
 MAX_FLEX_SECONDS = 604800
 
-# Google's TGI image sets HF_HOME=/tmp (team facts, tgi.md); the upstream image uses /data.
-GOOGLE_TGI_HF_HOME = "/tmp"
-UPSTREAM_TGI_HF_HOME = "/data"
 
 # RFC 5737 documentation ranges: a placeholder that would lock everyone out of the control plane.
 _DOC_NETS = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
@@ -50,6 +46,7 @@ class Settings:
     stack: str
     location: str  # region or zone of the cluster
     region: str
+    engine: Engine
     model: catalog.Model
     model_in_catalog: bool
     quantize: catalog.Quantization
@@ -71,6 +68,7 @@ class Settings:
     startup_minutes: int
     max_input_tokens: int
     max_total_tokens: int
+    max_prefill_tokens: int
     exposure: str
     private_nodes: bool
     authorized_networks: tuple[str, ...]
@@ -86,6 +84,10 @@ class Settings:
     @property
     def fit(self) -> catalog.Fit:
         return catalog.fit(self.model, self.machine, self.quantize)
+
+    @property
+    def tokens(self) -> catalog.TokenPlan:
+        return catalog.token_plan(self.model, self.fit, self.engine.dense_moe(self.quantize.name))
 
     @property
     def pod(self) -> catalog.PodResources:
@@ -120,11 +122,39 @@ def _machine(r: Reader) -> catalog.Machine:
     raise ConfigError("machineType", name, "unknown machine type", f"use one of: {gpu_types}")
 
 
-def _quantize(r: Reader) -> catalog.Quantization:
-    name = r.string("quantize", "bitsandbytes-nf4")
+def _engine(r: Reader) -> Engine:
+    name = r.string("engine", "tgi")
+    if name not in ENGINES:
+        raise ConfigError("engine", name, "unknown serving engine", f"use one of: {_names(ENGINES)}")
+    return ENGINES[name]
+
+
+def _quantize(r: Reader, engine: Engine, model: catalog.Model, machine: catalog.Machine) -> catalog.Quantization:
+    """The quantization: stated, or derived: a pre-quantized checkpoint's own method; bf16 when it
+    fits; else the engine's load-time quantization."""
     known = catalog.quantizations()
+    accepted = catalog.engine_quantizations(engine.name)
+    name = r.raw("quantize")
+    if name is None:
+        if model.checkpoint_quant != "none":
+            name = model.checkpoint_quant
+        elif not model.params_billion or catalog.fit(model, machine, known["none"]).fits:
+            name = "none" if model.params_billion or engine.name != "tgi" else "bitsandbytes-nf4"
+        else:
+            name = next((q for q in catalog.LOAD_TIME_QUANTIZE[engine.name]
+                         if catalog.fit(model, machine, known[q]).fits), catalog.LOAD_TIME_QUANTIZE[engine.name][0])
     if name not in known:
-        raise ConfigError("quantize", name, "not a quantization TGI accepts", f"use one of: {_names(known)}")
+        raise ConfigError("quantize", name, "not a quantization the catalog knows", f"use one of: {_names(accepted)}")
+    if name not in accepted:
+        raise ConfigError("quantize", name, f"{engine.name} cannot run it",
+                          f"use one of: {_names(accepted)}, or engine " + _names(e for e in ENGINES if name in catalog.engine_quantizations(e)))
+    if model.checkpoint_quant != "none" and name != model.checkpoint_quant:
+        raise ConfigError("quantize", name, f"{model.model_id} is a pre-quantized {model.checkpoint_quant} checkpoint",
+                          f"use quantize {model.checkpoint_quant}, or leave quantize unset")
+    if model.checkpoint_quant == "none" and known[name].prequantized and model.params_billion:
+        raise ConfigError("quantize", name, f"{name} needs a pre-quantized checkpoint and {model.model_id} holds bf16 weights",
+                          "use a pre-quantized model (see catalog/models.csv) or a load-time quantization such as "
+                          + _names(catalog.LOAD_TIME_QUANTIZE[engine.name]))
     return known[name]
 
 
@@ -167,7 +197,7 @@ def _capacity(r: Reader, machine: catalog.Machine) -> tuple[str, ...]:
     return tuple(tiers)
 
 
-def _check_fit(model: catalog.Model, machine: catalog.Machine, quantize: catalog.Quantization) -> None:
+def _check_fit(model: catalog.Model, machine: catalog.Machine, quantize: catalog.Quantization, engine: Engine) -> None:
     if model.params_billion == 0:  # uncatalogued model without a size: warned, not checked
         return
     result = catalog.fit(model, machine, quantize)
@@ -180,12 +210,16 @@ def _check_fit(model: catalog.Model, machine: catalog.Machine, quantize: catalog
         f"{machine.name} has {machine.total_gpu_memory_gb} GB"
     )
     options = []
-    bigger = catalog.machines_that_fit(model, quantize)
+    bigger = [m for m in catalog.machines_that_fit(model, quantize)]
     if bigger:
         options.append(f"machineType {bigger[0].name}")
-    smaller = catalog.quantizations_that_fit(model, machine)
-    if smaller:
-        options.append(f"quantize {smaller[0].name}")
+    if model.checkpoint_quant == "none":
+        smaller = catalog.quantizations_that_fit(model, machine, engine.name)
+        if smaller:
+            options.append(f"quantize {smaller[0].name}")
+        variants = catalog.prequantized_variants(model, machine, engine.name)
+        if variants:
+            options.append(f"model {variants[0].model_id}")
     fix = "use " + " or ".join(options) if options else "use a smaller model"
     raise ConfigError("machineType", machine.name, problem, fix)
 
@@ -268,13 +302,14 @@ def load() -> Settings:
     if not re.fullmatch(r"[a-z]+-[a-z]+\d+(-[a-z])?", location):
         raise ConfigError("location", location, "not a GCP region or zone", "use a region such as us-central1 or a zone such as us-central1-a")
 
+    engine = _engine(r)
     machine = _machine(r)
-    quantize = _quantize(r)
     model, in_catalog = _model(r)
+    quantize = _quantize(r, engine, model, machine)
     capacity = _capacity(r, machine)
     replicas = r.integer("replicas", 1, 0, 100, "use a whole number of model servers, 0 or more (2 or more for high availability)")
     _check_shards(model, machine, quantize)
-    _check_fit(model, machine, quantize)
+    _check_fit(model, machine, quantize, engine)
 
     token = _token(r)
     api_key = _api_key(r)
@@ -283,7 +318,7 @@ def load() -> Settings:
         raise ConfigError("exposure", exposure, "unknown exposure", f"use one of: {_names(EXPOSURES)}")
     if exposure == "public" and not api_key:
         raise ConfigError(
-            "exposure", exposure, "a public load balancer needs TGI's API key",
+            "exposure", exposure, "a public load balancer needs the server's API key",
             "pulumi config set --secret apiKey <key>, or use exposure internal or cluster-ip",
         )
 
@@ -303,18 +338,20 @@ def load() -> Settings:
         raise ConfigError("flexStartMaxRunDurationSeconds", max_run, f"not longer than the recycling lead time {lead}", "make it longer than flexStartLeadTimeSeconds, or 0")
 
     fit = catalog.fit(model, machine, quantize)
-    if in_catalog or model.params_billion:
-        default_input, default_total = catalog.token_limits(model, fit)
-    else:
-        default_input, default_total = 0, 0  # unknown model: TGI infers its own limits
+    plan = catalog.token_plan(model, fit, engine.dense_moe(quantize.name))  # zeros for an unsized model
     # 0 (the Pulumi.yaml default) means: derive from the GPU memory left for the KV cache.
-    total = r.integer("maxTotalTokens", 0, 0, 1 << 20, "give a token count, or 0 to derive it") or default_total
-    derived_input = default_input if total == default_total else catalog.input_limit(total)
+    total = r.integer("maxTotalTokens", 0, 0, 1 << 20, "give a token count, or 0 to derive it") or plan.max_total
+    derived_input = plan.max_input if total == plan.max_total else min(catalog.input_limit(total), plan.max_prefill or total)
     max_input = r.integer("maxInputTokens", 0, 0, 1 << 20, "give a token count below maxTotalTokens, or 0 to derive it") or derived_input
     if total and max_input >= total:
-        raise ConfigError("maxInputTokens", max_input, f"TGI needs MAX_INPUT_TOKENS < MAX_TOTAL_TOKENS ({total})", f"use at most {total - 1}")
-    if model.kv_bytes_per_token and total > fit.kv_tokens:
-        raise ConfigError("maxTotalTokens", total, f"one request would need more KV cache than fits ({fit.kv_tokens} tokens)", f"use at most {fit.kv_tokens}")
+        raise ConfigError("maxInputTokens", max_input, f"the server needs the input limit below maxTotalTokens ({total})", f"use at most {total - 1}")
+    if plan.max_prefill and max_input > plan.max_prefill:
+        raise ConfigError("maxInputTokens", max_input,
+                          f"a prompt is prefilled in one batch, and a prefill of more than {plan.max_prefill} tokens "
+                          f"does not fit beside the weights (warm-up would run out of GPU memory)",
+                          f"use at most {plan.max_prefill}, or a machine with more GPU memory")
+    if model.kv_bytes_per_token and total > plan.kv_tokens:
+        raise ConfigError("maxTotalTokens", total, f"one request would need more KV cache than fits ({plan.kv_tokens} tokens)", f"use at most {plan.kv_tokens}")
 
     prices = {}
     for tier, key in (("spot", "priceSpot"), ("flex-start", "priceFlexStart"), ("on-demand", "priceOnDemand")):
@@ -322,10 +359,13 @@ def load() -> Settings:
         if value is not None:
             prices[tier] = value
 
-    image = r.checked("image", DEFAULT_IMAGE, names.image, "give an image such as <registry>/<repository>:<tag> or @sha256:<digest>")
+    image = r.checked("image", engine.default_image, names.image, "give an image such as <registry>/<repository>:<tag> or @sha256:<digest>")
     if not names.image_is_pinned(image):
         pulumi.log.warn(f"image {image} has no tag or digest; pin it with image: <repository>@sha256:<digest>")
-    default_home = GOOGLE_TGI_HF_HOME if image.startswith("us-docker.pkg.dev/deeplearning-platform-release/") else UPSTREAM_TGI_HF_HOME
+    problem = engine.check_image(image, exposure)
+    if problem:
+        raise ConfigError("image", image, problem, f"use {engine.default_image}, or exposure internal or cluster-ip")
+    default_home = engine.hf_home_for(image)
     compute_class = r.string("computeClassName", DEFAULT_COMPUTE_CLASS)
     if names.dns_label(compute_class) or compute_class.startswith(("gke", "autopilot")):
         raise ConfigError("computeClassName", compute_class, "not a valid ComputeClass name (GKE reserves the prefixes gke and autopilot)", "use a DNS label such as dws-model-inference-class")
@@ -335,6 +375,7 @@ def load() -> Settings:
         stack=pulumi.get_stack(),
         location=location,
         region=region_of(location),
+        engine=engine,
         model=model,
         model_in_catalog=in_catalog,
         quantize=quantize,
@@ -356,6 +397,7 @@ def load() -> Settings:
         startup_minutes=startup,
         max_input_tokens=max_input,
         max_total_tokens=total,
+        max_prefill_tokens=max(plan.max_prefill, max_input) if plan.max_prefill else 0,
         exposure=exposure,
         private_nodes=r.boolean("privateNodes", False),
         authorized_networks=_authorized_networks(r),

@@ -34,9 +34,24 @@ def test_mixtral_nf4_on_two_l4s_matches_googles_sample():
 
 def test_token_limits_fit_the_kv_cache_several_times_and_the_context():
     fit = catalog.fit(MIXTRAL, G2_24, NF4)
-    max_input, max_total = catalog.token_limits(MIXTRAL, fit)
-    assert max_input < max_total <= MIXTRAL.max_context
-    assert max_total * catalog.TARGET_CONCURRENT_SEQUENCES <= fit.kv_tokens
+    plan = catalog.token_plan(MIXTRAL, fit, dense_moe=True)
+    assert plan.max_input < plan.max_total <= MIXTRAL.max_context
+    assert plan.max_total * catalog.TARGET_CONCURRENT_SEQUENCES <= plan.kv_tokens <= fit.kv_tokens
+
+
+def test_warm_up_prefill_fits_beside_the_weights_and_covers_the_longest_prompt():
+    # TGI warms up with one prefill of MAX_BATCH_PREFILL_TOKENS; bitsandbytes Mixtral runs all 8 experts
+    # per token (dense MoE), so activations are about 8/2 times those of the fused path.
+    fit = catalog.fit(MIXTRAL, G2_24, NF4)
+    dense, sparse = catalog.token_plan(MIXTRAL, fit, dense_moe=True), catalog.token_plan(MIXTRAL, fit, dense_moe=False)
+    assert catalog.prefill_bytes_per_token(MIXTRAL, True) == 2 * (8 * 14336 * 2 + 8 * 4096)
+    assert catalog.prefill_bytes_per_token(MIXTRAL, False) == 2 * (2 * 14336 * 2 + 8 * 4096)
+    for plan in (dense, sparse):
+        assert plan.max_input <= plan.max_prefill  # a prompt is prefilled in one batch
+        assert plan.prefill_gb + plan.kv_tokens * MIXTRAL.kv_bytes_per_token / 1e9 <= fit.kv_cache_gb + 1e-6
+    assert (dense.max_prefill, dense.max_total) == (15360, 16384)
+    assert dense.prefill_gb == 15360 * catalog.prefill_bytes_per_token(MIXTRAL, True) / 1e9
+    assert sparse.max_prefill > dense.max_prefill
 
 
 def test_shards_must_divide_attention_heads():

@@ -88,10 +88,10 @@ def test_shutdown_fits_spot_notice():
     ev = evaluate()
     spec, c = pod_spec(ev), container(ev)
     assert spec["terminationGracePeriodSeconds"] <= 30
-    assert c["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", str(srv.PRESTOP_SECONDS)]
-    drain = int(env_of(ev)["GRACEFUL_TERMINATION_TIMEOUT"])
-    assert srv.PRESTOP_SECONDS < 15  # GKE gives non-system pods about 15 s on a Spot reclaim
-    assert srv.PRESTOP_SECONDS + drain < spec["terminationGracePeriodSeconds"]
+    prestop = int(c["lifecycle"]["preStop"]["exec"]["command"][1])
+    drain = ev.result["s"].engine.drain_seconds
+    assert prestop < 15  # GKE gives non-system pods about 15 s on a Spot reclaim
+    assert prestop + drain < spec["terminationGracePeriodSeconds"]
 
 
 def test_single_replica_recreates_instead_of_surging_a_second_gpu_node():
@@ -124,3 +124,11 @@ def test_rollout_budget_covers_node_provisioning_and_cold_start():
     deployment = evaluate().one("kubernetes:apps/v1:Deployment").plain
     assert deployment["spec"]["progressDeadlineSeconds"] == 45 * 60 + 20 * 60
     assert math.isclose(int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]), 65 * 60)
+
+
+def test_tgi_drain_is_set_only_where_the_launcher_has_it():
+    # GRACEFUL_TERMINATION_TIMEOUT exists from TGI 3.2.2; an older router stops at SIGTERM.
+    new = env_of(evaluate(image="ghcr.io/huggingface/text-generation-inference:3.3.7"))
+    old = env_of(evaluate(image="ghcr.io/huggingface/text-generation-inference:3.2.1"))
+    assert new["GRACEFUL_TERMINATION_TIMEOUT"] == "20"
+    assert "GRACEFUL_TERMINATION_TIMEOUT" not in old

@@ -53,7 +53,8 @@ def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):
     assert "1  spot        g2-standard-24" in out and "$0.80" in out and "$1.60" in out  # 2 replicas
     assert "assumption: on-demand less 53%" in out
     assert "3  on-demand" in out and "$4.00" in out
-    assert "weights 26.2 GB" in out and "MAX_TOTAL_TOKENS 31744" in out
+    assert "weights 26.2 GB" in out and "MAX_TOTAL_TOKENS 16384" in out
+    assert "warm-up prefill 8.1 GB (MAX_BATCH_PREFILL_TOKENS 15360, every expert per token)" in out
     assert "Endpoint: http://llm-service.llm.svc.cluster.local:8080" in out
 
 
@@ -104,10 +105,10 @@ def test_unknown_stack_exits_2(tmp_path, capsys):
 
 
 def test_a_broken_object_fails_validation_and_exits_1(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(inference_server, "TERMINATION_GRACE_SECONDS", "thirty")
+    monkeypatch.setattr(inference_server, "service_annotations", lambda exposure: {"pulumi.com/skipAwait": 1})
     code, out, _, _ = plan(tmp_path, capsys)
     assert code == 1
-    assert "Deployment llm/llm: spec.template.spec.terminationGracePeriodSeconds: 'thirty' is not of type" in out
+    assert "Service llm/llm-service: metadata.annotations.pulumi.com/skipAwait: 1 is not of type 'string'" in out
 
 
 def test_strict_validation_rejects_unknown_fields_and_names_them():

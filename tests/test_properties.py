@@ -11,21 +11,25 @@ TIERS = ["spot", "flex-start", "on-demand"]
 
 @st.composite
 def valid_config(draw):
+    engine = draw(st.sampled_from(["tgi", "vllm"]))
     model = draw(st.sampled_from(sorted(catalog.models())))
-    quantize = draw(st.sampled_from(sorted(catalog.quantizations())))
     m = catalog.models()[model]
-    q = catalog.quantizations()[quantize]
-    fitting = [x.name for x in catalog.machines_that_fit(m, q)]
-    if not fitting:
-        quantize, q = "bitsandbytes-nf4", catalog.quantizations()["bitsandbytes-nf4"]
-        fitting = [x.name for x in catalog.machines_that_fit(m, q)]
-    machine = draw(st.sampled_from(fitting))
+    if m.checkpoint_quant != "none":
+        usable = [m.checkpoint_quant] if m.checkpoint_quant in catalog.engine_quantizations(engine) else []
+    else:
+        usable = [q for q in catalog.engine_quantizations(engine) if not catalog.quantizations()[q].prequantized]
+    usable = [q for q in usable if catalog.machines_that_fit(m, catalog.quantizations()[q])]
+    if not usable:  # this model cannot run on this engine anywhere: the tgi default path instead
+        engine, model, m = "tgi", "mistralai/Mixtral-8x7B-Instruct-v0.1", catalog.models()["mistralai/Mixtral-8x7B-Instruct-v0.1"]
+        usable = ["bitsandbytes-nf4"]
+    quantize = draw(st.sampled_from(sorted(usable)))
+    machine = draw(st.sampled_from([x.name for x in catalog.machines_that_fit(m, catalog.quantizations()[quantize])]))
     tiers = draw(st.permutations(TIERS).flatmap(lambda p: st.integers(1, 3).map(lambda n: p[:n])))
     if not catalog.machines()[machine].on_demand:
         tiers = [t for t in tiers if t != "on-demand"] or ["spot"]
     startup = draw(st.integers(5, 120))
     return {
-        "model": model, "quantize": quantize, "machineType": machine, "capacity": list(tiers),
+        "engine": engine, "model": model, "quantize": quantize, "machineType": machine, "capacity": list(tiers),
         "replicas": draw(st.integers(0, 5)),
         "startupTimeoutMinutes": startup,
         "flexStartLeadTimeSeconds": draw(st.integers(startup * 60 + 1, 604800)),

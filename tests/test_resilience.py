@@ -66,7 +66,8 @@ def test_shutdown_pause_and_grace_fit_spot_notice(stack):
     ev = evaluate(stack)
     assert pod_spec(ev)["terminationGracePeriodSeconds"] == 30
     assert container(ev)["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
-    assert srv.PRESTOP_SECONDS + srv.DRAIN_SECONDS < srv.TERMINATION_GRACE_SECONDS
+    engine = ev.result["s"].engine
+    assert engine.prestop_seconds + engine.drain_seconds < engine.grace_seconds == 30
 
 
 @pytest.mark.parametrize("stack, strategy", [

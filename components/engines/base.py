@@ -1,0 +1,62 @@
+"""The interface every serving engine implements (see components/engines/__init__.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What the program asks an engine to serve, in engine-neutral terms."""
+    model: str  # a Hugging Face id, or a local directory holding the checkpoint
+    served_name: str  # the name clients put in the request's "model" field
+    quantize: str  # the catalog's quantization name ("none", "bitsandbytes-nf4", "awq", ...)
+    shards: int  # tensor parallelism: every GPU of the node
+    max_input_tokens: int  # 0: the engine decides (a model outside the catalog)
+    max_total_tokens: int
+    max_batch_prefill_tokens: int
+    gpu_memory_fraction: float  # share of each GPU the engine may take (the rest: CUDA context etc.)
+    hf_home: str  # the Hub cache directory (a writable volume)
+    offline: bool  # the weights are local: the engine must not reach the Hub
+
+
+@dataclass(frozen=True)
+class Container:
+    """How the container runs: command (None keeps the image's entrypoint), args and plain env."""
+    command: Optional[list[str]]
+    args: list[str]
+    env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ServerMetrics:
+    """Prometheus metrics an engine exports, for scraping, the HPA and the dashboard."""
+    path: str
+    queue: str  # gauge: requests waiting (the HPA's metric)
+    running: str  # gauge: requests in the running batch
+    request_latency: str  # histogram base name (no _bucket): end-to-end request seconds
+    time_to_first_token: Optional[str]  # histogram base name, when the engine has one
+    generated_tokens: str  # what sums output tokens (a counter, or a histogram's _sum)
+    generated_tokens_is_histogram: bool
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str  # the value of config `engine`
+    title: str  # for people: plan, exports
+    default_image: str
+    port: int
+    health_path: str  # 200 when ready; the port opens only after the model is loaded
+    metrics: ServerMetrics
+    token_envs: tuple[str, ...]  # variables the engine reads the Hugging Face token from
+    api_key_env: Optional[str]  # variable it reads a bearer API key from (None: not supported)
+    # Shutdown: the preStop pause, the engine's own drain after SIGTERM, and the pod's grace period
+    # (preStop + drain + a margin). Both engines stop taking requests on SIGTERM and finish running ones.
+    prestop_seconds: int
+    drain_seconds: int
+    grace_seconds: int
+    container: Callable[[Launch, str], Container]  # (launch, image) -> how to run it
+    hf_home_for: Callable[[str], str]  # image -> its Hub cache directory
+    dense_moe: Callable[[str], bool]  # quantize -> runs every expert of a mixture-of-experts model
+    check_image: Callable[[str, str], Optional[str]]  # (image, exposure) -> problem, or None

@@ -1,0 +1,137 @@
+"""Text Generation Inference (Hugging Face). The tutorial's engine and the default. In maintenance
+mode since 2025-12-11 (its README); Hugging Face points to vLLM and SGLang (components/engines/vllm.py).
+
+Launcher options are all environment variables too (TGI docs, reference/launcher.md).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from components.engines.base import Container, Engine, Launch, ServerMetrics
+
+# Google's TGI builds are versioned in the repository name (cu124.2-3 is TGI 2.3 on CUDA 12.4).
+# DEFAULT_IMAGE_SOURCE says where the default comes from.
+DEFAULT_IMAGE = (
+    "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
+    "huggingface-text-generation-inference-cu124.2-4.ubuntu2204.py311"
+)
+GOOGLE_REGISTRY = "us-docker.pkg.dev/deeplearning-platform-release/"
+
+PORT = 8080  # Google's TGI image sets PORT=8080 (team facts, tgi.md); we set it explicitly too
+HEALTH_PATH = "/health"  # 200 when ready, 503 when unhealthy; the port opens only after warm-up
+TOKEN_ENV = "HF_TOKEN"  # what the launcher reads
+LEGACY_TOKEN_ENV = "HUGGING_FACE_HUB_TOKEN"  # the older name Google's samples use, still honoured
+API_KEY_ENV = "API_KEY"  # when set, the router requires "Authorization: Bearer <key>"
+
+# Before 2.4 the router served /invocations (the SageMaker route) outside the API-key check, so a
+# public load balancer would serve anyone who knew that path.
+MIN_VERSION_FOR_PUBLIC = (2, 4)
+# GRACEFUL_TERMINATION_TIMEOUT (drain after SIGTERM) exists from this version; older routers stop at once.
+MIN_VERSION_FOR_DRAIN = (3, 2, 2)
+
+# Google's image sets HF_HOME=/tmp (team facts, tgi.md); the upstream image uses /data.
+GOOGLE_HF_HOME = "/tmp"
+UPSTREAM_HF_HOME = "/data"
+
+# Quantizations whose Mixtral-style MoE runs on TGI's fused sparse kernels; the others (bitsandbytes,
+# eetq, exl2, ...) fall back to DenseMoELayer, every expert on every token (TGI layers/moe/__init__.py;
+# fused Marlin MoE for GPTQ from 2.3.1, AWQ from 2.4.0).
+SPARSE_MOE_QUANTIZE = ("none", "fp8", "gptq", "awq", "marlin")
+
+METRICS = ServerMetrics(
+    # Served by the router on its HTTP port (router/src/server.rs, route /metrics). TGI metrics
+    # reference (docs/source/reference/metrics.md).
+    path="/metrics",
+    queue="tgi_queue_size",
+    running="tgi_batch_current_size",
+    request_latency="tgi_request_duration",
+    time_to_first_token=None,  # TGI has no TTFT histogram; queue + prefill durations come closest
+    generated_tokens="tgi_request_generated_tokens",
+    generated_tokens_is_histogram=True,
+)
+
+
+def version_of(image: str) -> Optional[tuple[int, ...]]:
+    """The TGI version an image reference names, when it names one."""
+    google = re.search(r"text-generation-inference-cu\d+\.(\d+)-(\d+)(?:-(\d+))?\.", image)
+    if google:
+        return tuple(int(g) for g in google.groups() if g is not None)
+    tag = re.search(r"text-generation-inference:v?(\d+)\.(\d+)(?:\.(\d+))?", image)
+    if tag:
+        return tuple(int(g) for g in tag.groups() if g is not None)
+    return None
+
+
+def hf_home_for(image: str) -> str:
+    return GOOGLE_HF_HOME if image.startswith(GOOGLE_REGISTRY) else UPSTREAM_HF_HOME
+
+
+def check_image(image: str, exposure: str) -> Optional[str]:
+    version = version_of(image)
+    if exposure == "public" and version is not None and version < MIN_VERSION_FOR_PUBLIC:
+        shown = ".".join(map(str, version))
+        return (f"TGI {shown} serves /invocations without checking the API key; a public load balancer "
+                f"needs TGI {'.'.join(map(str, MIN_VERSION_FOR_PUBLIC))} or later")
+    return None
+
+
+def drains(image: str) -> bool:
+    version = version_of(image)
+    return version is None or version >= MIN_VERSION_FOR_DRAIN
+
+
+def container(launch: Launch, image: str) -> Container:
+    """TGI keeps the image's entrypoint (text-generation-launcher); everything goes in env."""
+    env = {
+        "MODEL_ID": launch.model,
+        "NUM_SHARD": str(launch.shards),
+        "PORT": str(PORT),
+        "HF_HOME": launch.hf_home,
+        "USAGE_STATS": "off",
+    }
+    if drains(image):
+        # How long the router drains in-flight requests after SIGTERM (default 90 s, longer than any
+        # grace period we get), so it finishes before the kubelet's SIGKILL.
+        env["GRACEFUL_TERMINATION_TIMEOUT"] = str(ENGINE.drain_seconds)
+    if launch.quantize != "none":
+        env["QUANTIZE"] = launch.quantize
+    if launch.max_total_tokens:
+        env["MAX_INPUT_TOKENS"] = str(launch.max_input_tokens)
+        env["MAX_TOTAL_TOKENS"] = str(launch.max_total_tokens)
+    if launch.max_batch_prefill_tokens:
+        # Warm-up runs one prefill of this many tokens; sized in catalog.token_plan to fit.
+        env["MAX_BATCH_PREFILL_TOKENS"] = str(launch.max_batch_prefill_tokens)
+    if launch.model != launch.served_name:
+        # Weights from a local directory: clients still name the model by its Hub id.
+        env["HF_HUB_OFFLINE"] = "1"
+    elif launch.offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    return Container(command=None, args=[], env=env)
+
+
+# Shutdown timing. On a Spot reclaim GKE gives non-system pods about 15 s of the 30 s notice (GKE
+# "Spot VMs": graceful shutdown); a longer terminationGracePeriodSeconds does not buy more there.
+#   0 s   pod marked terminating; endpoints controller starts removing it from the Service
+#   0-5 s preStop pause: kube-proxy and load balancers stop sending new requests before TGI stops
+#   5 s   SIGTERM; the router stops accepting and drains in-flight requests (GRACEFUL_TERMINATION_TIMEOUT)
+#   15 s  on Spot, the node shuts down: requests still running are cut, clients retry on another replica
+#   25 s  elsewhere (roll-outs, drains, flex-start ends): drain has ended, 5 s before the SIGKILL at 30 s
+ENGINE = Engine(
+    name="tgi",
+    title="Text Generation Inference",
+    default_image=DEFAULT_IMAGE,
+    port=PORT,
+    health_path=HEALTH_PATH,
+    metrics=METRICS,
+    token_envs=(TOKEN_ENV, LEGACY_TOKEN_ENV),
+    api_key_env=API_KEY_ENV,
+    prestop_seconds=5,
+    drain_seconds=20,
+    grace_seconds=30,
+    container=container,
+    hf_home_for=hf_home_for,
+    dense_moe=lambda quantize: quantize not in SPARSE_MOE_QUANTIZE,
+    check_image=check_image,
+)

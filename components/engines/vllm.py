@@ -1,0 +1,89 @@
+"""vLLM's OpenAI-compatible server: the engine Google's current GKE samples, the GKE Inference Gateway
+and most benchmarks use. Facts checked against the vLLM 0.32.0 release (wheel sources): entrypoint
+`vllm serve`, flags in engine/arg_utils.py and entrypoints/launchers/cli_args.py.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from components.engines.base import Container, Engine, Launch, ServerMetrics
+
+# Out since 2026-10-17 with no patch release after it; has --shutdown-timeout (from 0.18.0) and
+# Marlin MoE kernels for AWQ and GPTQ Mixtral on sm89 (L4). Unsuffixed tags from 0.20 are CUDA 13
+# builds (vllm#42738), which need an R580 or newer driver: the ComputeClass asks GKE for its
+# "latest" driver when this engine runs (components/compute_class.py).
+DEFAULT_IMAGE = "vllm/vllm-openai:v0.32.0"
+PORT = 8000  # vllm serve's default; /health and /metrics are on it too
+HEALTH_PATH = "/health"  # 200, or 503 once the engine is dead; the port opens after the load
+# huggingface_hub in the image reads HF_TOKEN first, HUGGING_FACE_HUB_TOKEN for compatibility.
+TOKEN_ENVS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+# Read when --api-key is not given (serve/middleware/register.py). It guards /v1 (and /v2,
+# /inference); /health and /metrics stay open, and so does /invocations, which the NetworkPolicy
+# cannot tell apart: README says to keep exposure public behind the key with that caveat.
+API_KEY_ENV = "VLLM_API_KEY"
+HF_HOME = "/root/.cache/huggingface"  # the image sets none; huggingface_hub's default as root
+
+# vLLM's --quantization value for each catalog quantization it runs (model_executor/layers/
+# quantization/__init__.py). awq and awq_marlin both pick the Marlin kernels in 0.32, but we say
+# awq_marlin so that an older image cannot fall back to the slow AWQ kernel. bitsandbytes was
+# removed in 0.28 (vllm#39583) and so is absent here; catalog/engine-quantizations.csv has the rows.
+QUANTIZATION_FLAG = {"awq": "awq_marlin", "gptq": "gptq_marlin", "fp8": "fp8", "compressed-tensors": "compressed-tensors"}
+
+METRICS = ServerMetrics(
+    path="/metrics",
+    queue="vllm:num_requests_waiting",
+    running="vllm:num_requests_running",
+    request_latency="vllm:e2e_request_latency_seconds",
+    time_to_first_token="vllm:time_to_first_token_seconds",
+    generated_tokens="vllm:generation_tokens_total",
+    generated_tokens_is_histogram=False,
+)
+
+
+def container(launch: Launch, image: str) -> Container:
+    args = [
+        launch.model,  # positional: `--model` is deprecated in `vllm serve`
+        f"--served-model-name={launch.served_name}",  # clients send the Hub id, whatever the path
+        "--host=0.0.0.0",
+        f"--port={PORT}",
+        f"--tensor-parallel-size={launch.shards}",
+        f"--gpu-memory-utilization={launch.gpu_memory_fraction:.2f}",
+        f"--shutdown-timeout={ENGINE.drain_seconds}",  # default 0 aborts running requests on SIGTERM
+    ]
+    if launch.max_total_tokens:
+        args.append(f"--max-model-len={launch.max_total_tokens}")
+    flag = QUANTIZATION_FLAG.get(launch.quantize)
+    if flag:
+        args.append(f"--quantization={flag}")
+    env = {"HF_HOME": launch.hf_home, "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+    if launch.offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    return Container(command=["vllm", "serve"], args=args, env=env)
+
+
+def check_image(image: str, exposure: str) -> Optional[str]:
+    return None
+
+
+# Same 30 s timeline as TGI (components/engines/tgi.py): Spot gives the pod about 15 s, and
+# --shutdown-timeout makes vLLM finish running requests within the drain instead of aborting them.
+# During the drain /health stays 200 (the engine is alive), so the preStop pause is what takes the
+# pod out of the Service before SIGTERM.
+ENGINE = Engine(
+    name="vllm",
+    title="vLLM",
+    default_image=DEFAULT_IMAGE,
+    port=PORT,
+    health_path=HEALTH_PATH,
+    metrics=METRICS,
+    token_envs=TOKEN_ENVS,
+    api_key_env=API_KEY_ENV,
+    prestop_seconds=5,
+    drain_seconds=20,
+    grace_seconds=30,
+    container=container,
+    hf_home_for=lambda image: HF_HOME,
+    dense_moe=lambda quantize: False,  # fused MoE kernels for every quantization it accepts
+    check_image=check_image,
+)
