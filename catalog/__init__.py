@@ -50,6 +50,7 @@ class Machine:
     gpu_count: int
     gpu_memory_gb: int  # per GPU
     on_demand: bool  # False for machines Google sells only as Spot or flex-start
+    local_ssd_count: int = 0  # 375 GiB Local SSDs a ComputeClass may request for this machine
 
     @property
     def gce_machine_type(self) -> str:
@@ -109,6 +110,7 @@ def machines() -> dict[str, Machine]:
             gpu_count=int(r["gpu_count"]),
             gpu_memory_gb=int(r["gpu_memory_gb_each"]),
             on_demand=r["on_demand"] == "yes",
+            local_ssd_count=int(r["local_ssd_count"]),
         )
         for r in _rows("machines.csv")
     }
@@ -144,6 +146,16 @@ def quantizations() -> dict[str, Quantization]:
         r["quantize"]: Quantization(r["quantize"], float(r["bytes_per_param"]), r["prequantized"] == "yes")
         for r in _rows("quantizations.csv")
     }
+
+
+@functools.cache
+def gpu_regions() -> dict[str, frozenset[str]]:
+    """GKE accelerator name -> the regions that offer it (catalog/gpu-regions.csv, dated there)."""
+    return {r["gke_accelerator"]: frozenset(r["regions"].split()) for r in _rows("gpu-regions.csv")}
+
+
+def all_gpu_regions() -> frozenset[str]:
+    return frozenset().union(*gpu_regions().values())
 
 
 @functools.cache

@@ -26,6 +26,8 @@ NODE_ROLES = (
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # Fields that describe only the temporary default pool: read back empty once it is removed, and
 # ForceNew, so a diff on them would replace the cluster (terraform-provider-google, see ClusterArgs).
+# The system pool's nodes carry this label: CPU-only work (the model loader) selects it.
+SYSTEM_POOL_LABELS = {"llm-serving/role": "system"}
 CLUSTER_IGNORED_FIELDS = ["nodeConfig", "initialNodeCount"]
 APIS = ("container.googleapis.com", "compute.googleapis.com", "iam.googleapis.com")
 
@@ -113,6 +115,10 @@ class GkeCluster(pulumi.ComponentResource):
             networking_mode="VPC_NATIVE",
             # GKE Dataplane V2 enforces NetworkPolicy (the model server admits only its port).
             datapath_provider="ADVANCED_DATAPATH",
+            # The Cloud Storage FUSE CSI driver, as GKE's managed add-on (manual installs are not
+            # supported: gcs-fuse-csi-driver README): the model server reads its weights through it.
+            addons_config=gcp.container.ClusterAddonsConfigArgs(
+                gcs_fuse_csi_driver_config=gcp.container.ClusterAddonsConfigGcsFuseCsiDriverConfigArgs(enabled=True)),
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(),
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.release_channel),
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
@@ -181,7 +187,7 @@ class GkeCluster(pulumi.ComponentResource):
                 oauth_scopes=NODE_SCOPES,
                 shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
                 workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
-                labels={"llm-serving/role": "system"},
+                labels=SYSTEM_POOL_LABELS,
             ),
             opts=child,
         )

@@ -25,6 +25,8 @@ class ComputeClassArgs:
     flex_lead_time_seconds: int = 3600
     flex_max_run_seconds: Optional[int] = None
     active_migration: bool = False
+    local_ssd_count: int = 0  # Local SSDs for the node's ephemeral storage (the weights' file cache)
+    driver_version: str = "default"  # GKE's GPU driver: default, or latest for images built on newer CUDA
 
 
 def priority(tier: str, args: ComputeClassArgs) -> dict:
@@ -32,8 +34,13 @@ def priority(tier: str, args: ComputeClassArgs) -> dict:
     this priority offers before it creates one."""
     rung: dict = {
         "machineType": args.machine_type,
-        "gpu": {"type": args.gpu_type, "count": args.gpu_count, "driverVersion": "default"},
+        "gpu": {"type": args.gpu_type, "count": args.gpu_count, "driverVersion": args.driver_version},
     }
+    if args.local_ssd_count:
+        # G2 nodes get no Local SSD unless the pool asks (model-loading.md §5); with it, emptyDir volumes
+        # (the Cloud Storage FUSE file cache) live on SSD instead of the boot disk.
+        # compute-class-api types.go: priorities[].storage.localSSDCount.
+        rung["storage"] = {"localSSDCount": args.local_ssd_count}
     if tier == "spot":
         rung["spot"] = True
     elif tier == "flex-start":

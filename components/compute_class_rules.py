@@ -51,6 +51,9 @@ _PRIORITY = {
     },
     "capacityCheckWaitTimeSeconds": (lambda v: _is_int(v) and 1 <= v <= 86400, "an integer from 1 to 86400"),
     "maxPodsPerNode": (lambda v: _is_int(v) and 8 <= v <= 256, "an integer from 8 to 256"),
+    "storage": {
+        "localSSDCount": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    },
 }
 _SPEC = {
     "priorities": None,  # checked item by item below

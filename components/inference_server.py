@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.engines import Engine, Launch
+from components.model_store import CSI_DRIVER, sidecar_annotations
 
 # Shutdown timing (preStop pause, the engine's drain, the grace period) is the engine's: see the
 # timeline in components/engines/tgi.py.
@@ -47,6 +48,62 @@ class InferenceServerArgs:
     # What must exist before the pods (the ComputeClass their selector names, the Secret) and must
     # outlive them on destroy; passed as resources, not names, so Pulumi orders both ways.
     depends_on: Sequence[pulumi.Resource] = ()
+    weights: Optional["BucketWeights"] = None  # None: the engine downloads from the Hub (weightSource hub)
+
+
+MODEL_PATH = "/models"  # where the bucket's prefix is mounted, read-only; the engine's model path
+WORK_DIR_GIB = 10  # HF_HOME in bucket mode: caches the engine writes, no weights
+
+
+@dataclass(frozen=True)
+class BucketWeights:
+    """The checkpoint in a bucket, read through the Cloud Storage FUSE CSI driver."""
+    bucket_name: pulumi.Input[str]
+    prefix: str  # <model id>/<revision>
+    service_account: pulumi.Input[str]  # the Kubernetes ServiceAccount allowed to read the bucket
+    cache_medium: str  # "memory", "local-ssd" or "none" (catalog.loading.pod_memory)
+    cache_gib: int
+    sidecar_cpu: int
+    sidecar_memory_gib: int
+
+
+def mount_options(weights: BucketWeights) -> str:
+    """Google's recommended options for serving from a bucket (gcsfuse samples/gke-csi-yaml/gpu/
+    serving-pv.yaml, GKE "Optimize Cloud Storage FUSE CSI driver for GKE performance"): only the
+    model's prefix, metadata cached for the pod's life (a revision never changes in place: a new one
+    is a new prefix), and a file cache filled by parallel downloads when there is room for one."""
+    options = ["implicit-dirs", f"only-dir={weights.prefix}",
+               "metadata-cache:ttl-secs:-1", "metadata-cache:stat-cache-max-size-mb:-1",
+               "metadata-cache:type-cache-max-size-mb:-1", "metadata-cache:negative-ttl-secs:0"]
+    if weights.cache_medium != "none":
+        options += ["file-cache:max-size-mb:-1", "file-cache:cache-file-for-range-read:true",
+                    "file-cache:enable-parallel-downloads:true"]
+    return ",".join(options)
+
+
+def weight_volumes(weights: BucketWeights) -> list[k8s.core.v1.VolumeArgs]:
+    volumes = [
+        k8s.core.v1.VolumeArgs(name="weights", csi=k8s.core.v1.CSIVolumeSourceArgs(
+            driver=CSI_DRIVER,
+            read_only=True,
+            volume_attributes={
+                "bucketName": weights.bucket_name,
+                "mountOptions": mount_options(weights),
+                # The grant is on the bucket, not the project: the driver's project-level check
+                # would fail; and fetching metadata at mount saves round trips at load.
+                "skipCSIBucketAccessCheck": "true",
+                "gcsfuseMetadataPrefetchOnMount": "true",
+            },
+        )),
+        k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{WORK_DIR_GIB}Gi")),
+    ]
+    if weights.cache_medium != "none":
+        # The sidecar takes a pod volume of this name as its file cache (CSI pkg/webhook/sidecar_spec.go):
+        # RAM for the best parallel-download speed, else the node's ephemeral storage, which the
+        # ComputeClass puts on Local SSD.
+        volumes.append(k8s.core.v1.VolumeArgs(name="gke-gcsfuse-cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+            medium="Memory" if weights.cache_medium == "memory" else None, size_limit=f"{weights.cache_gib}Gi")))
+    return volumes
 
 
 def rollout_seconds(replicas: int, replica_budget_seconds: int) -> int:
@@ -218,7 +275,7 @@ class InferenceServer(pulumi.ComponentResource):
 
     @staticmethod
     def _pod_template(args: InferenceServerArgs, labels: dict[str, str]) -> k8s.core.v1.PodTemplateSpecArgs:
-        engine = args.engine
+        engine, weights = args.engine, args.weights
         run = engine.container(args.launch, args.image)
         env = [k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in run.env.items()]
 
@@ -226,7 +283,8 @@ class InferenceServer(pulumi.ComponentResource):
             return k8s.core.v1.EnvVarArgs(name=var, value_from=k8s.core.v1.EnvVarSourceArgs(
                 secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.secret_name, key=key)))
 
-        env += [from_secret(var, args.token_key) for var in engine.token_envs]
+        if args.weights is None:  # from the bucket the server needs no Hub token at all
+            env += [from_secret(var, args.token_key) for var in engine.token_envs]
         if args.api_key_key:
             env.append(from_secret(engine.api_key_env, args.api_key_key))
 
@@ -248,10 +306,10 @@ class InferenceServer(pulumi.ComponentResource):
             # minute reload. Readiness takes an unhealthy pod out of the Service instead.
             lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
                 exec_=k8s.core.v1.ExecActionArgs(command=["sleep", str(engine.prestop_seconds)]))),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm"),
-                k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=args.launch.hf_home),
-            ],
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm")] + (
+                [k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=args.launch.hf_home)] if weights is None else
+                [k8s.core.v1.VolumeMountArgs(name="weights", mount_path=MODEL_PATH, read_only=True),
+                 k8s.core.v1.VolumeMountArgs(name="work", mount_path=args.launch.hf_home)]),
             # Left out, with reason: readOnlyRootFilesystem (the engines and PyTorch write caches under
             # $HOME and /usr/src at run time) and runAsNonRoot (the image runs as root and its
             # files belong to root; no non-root user is defined in it).
@@ -264,7 +322,9 @@ class InferenceServer(pulumi.ComponentResource):
         return k8s.core.v1.PodTemplateSpecArgs(
             # No token digest or version here: a rotation replaces the auto-named Secret, and the new
             # name in the env's secretKeyRef is what rolls the pods (components/model_secret.py).
-            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                labels=labels,
+                annotations=None if weights is None else sidecar_annotations(weights.sidecar_cpu, weights.sidecar_memory_gib)),
             spec=k8s.core.v1.PodSpecArgs(
                 # On the pod template (the tutorial put it on the Deployment spec, which the API
                 # rejects), and alone: GKE rejects gke-spot or gke-accelerator selectors beside it.
@@ -272,6 +332,8 @@ class InferenceServer(pulumi.ComponentResource):
                 affinity=affinity({"app": args.name}, args.replicas),
                 termination_grace_period_seconds=engine.grace_seconds,
                 automount_service_account_token=False,
+                # Its own ServiceAccount, allowed to read the model bucket and nothing else.
+                service_account_name=None if weights is None else weights.service_account,
                 enable_service_links=False,
                 security_context=k8s.core.v1.PodSecurityContextArgs(
                     seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
@@ -279,6 +341,7 @@ class InferenceServer(pulumi.ComponentResource):
                 volumes=[
                     # NCCL exchanges data through shared memory between the GPUs (L4s have no NVLink).
                     k8s.core.v1.VolumeArgs(name="dshm", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Gi")),
+                ] + (weight_volumes(weights) if weights is not None else [
                     # A disk per pod for the downloaded checkpoint, created and deleted with the pod.
                     k8s.core.v1.VolumeArgs(name="model-cache", ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(
                         volume_claim_template=k8s.core.v1.PersistentVolumeClaimTemplateArgs(
@@ -289,6 +352,6 @@ class InferenceServer(pulumi.ComponentResource):
                                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{args.cache_gib}Gi"}),
                             ),
                         ))),
-                ],
+                ]),
             ),
         )

@@ -7,8 +7,9 @@ from collections import Counter
 
 import catalog
 from components.inference_server import rollout_seconds
+from catalog import loading
 from planner.harness import Evaluation
-from settings import Settings
+from settings import NODE_PROVISIONING_SECONDS, Settings
 
 
 def _money(value) -> str:
@@ -46,10 +47,39 @@ def model_fit(s: Settings) -> list[str]:
         f"Model fit: {s.model.model_id}, quantize {s.quantize.name}, tensor parallel {s.shards}",
         f"  weights {f.weights_gb:.1f} GB + runtime {f.overhead_gb:.1f} GB{prefill} + KV cache "
         f"({t.kv_tokens:,} tokens) = {f.gpu_memory_gb:.0f} GB of GPU memory{tokens}",
-        f"  per pod: {s.pod.cpu} CPU, {s.pod.memory_gib}Gi memory, {s.pod.gpus} GPU(s); "
-        f"cold-start budget {s.startup_minutes} min, roll-out budget "
-        f"{rollout_seconds(s.replicas, s.replica_budget_seconds) // 60} min",
+        f"  per pod: {s.pod_memory.server_cpu} CPU, {s.pod_memory.server_memory_gib}Gi memory, {s.pod.gpus} GPU(s) "
+        f"for the server{_cache_line(s)}",
     ]
+
+
+def _cache_line(s: Settings) -> str:
+    cache = s.pod_memory.cache
+    if s.weight_source != "bucket":
+        return ""
+    return (f"; FUSE sidecar {loading.SIDECAR_CPU} CPU, {loading.SIDECAR_MEMORY_GIB}Gi; file cache "
+            + (f"{cache.size_gib}Gi on {cache.medium}" if cache.medium != "none" else "none") + f" ({cache.reason})")
+
+
+def weights(s: Settings) -> list[str]:
+    if s.weight_source == "bucket":
+        origin = "an existing bucket" if s.bucket_existing else "created by this stack, deleted with it"
+        head = (f"Weights: gs://{s.bucket_name}/{s.weights_prefix}/ ({origin}); a loader Job copies "
+                f"{s.model.checkpoint_gb:.1f} GB from the Hub once, pods read it through Cloud Storage FUSE")
+    else:
+        head = "Weights: each pod downloads from the Hugging Face Hub onto its own disk (weightSource hub)"
+    ours = s.cold_start
+    other_source = "hub" if s.weight_source == "bucket" else "bucket"
+    other = loading.cold_start(s.model, s.quantize, other_source)
+    lines = [head, f"Cold start of one replica on a new node (capacity available), weightSource {s.weight_source}:"]
+    lines += [f"  {step.name:<40} {step.seconds / 60:>5.1f} min  {step.basis}" for step in ours]
+    lines.append(f"  {'total':<40} {loading.minutes(ours):>5.1f} min  (weightSource {other_source}: "
+                 f"{loading.minutes(other):.1f} min)")
+    derived = " (derived: twice the estimate after the node is up)" if s.startup_derived else " (startupTimeoutMinutes)"
+    lines.append(f"  startup probe budget {s.startup_minutes} min{derived}; roll-out budget "
+                 f"{rollout_seconds(s.replicas, s.replica_budget_seconds) // 60} min "
+                 f"(+{NODE_PROVISIONING_SECONDS // 60} min provisioning per replica); flex-start lead time "
+                 f"{s.flex_lead_time_seconds // 60} min")
+    return lines
 
 
 def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list[str], warnings: list[str],
@@ -57,7 +87,7 @@ def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list
     counts = Counter(r.type for r in ev.resources if r.custom)
     lines = [f"Plan for stack {stack}: {sum(counts.values())} resources, files in {out_dir}/", "Resources:"]
     lines += [f"  {n:>3}  {t}" for t, n in sorted(counts.items())]
-    lines += [""] + ladder(s) + [""] + model_fit(s) + [""]
+    lines += [""] + ladder(s) + [""] + model_fit(s) + [""] + weights(s) + [""]
     lines.append(f"Endpoint: {ev.outputs.get('endpoint')} (exposure {s.exposure}); "
                  "the queryCommand output reaches the model")
     if problems:

@@ -5,6 +5,7 @@ names the key, shows the value and says what would work.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import math
@@ -15,6 +16,7 @@ from typing import Any, Optional
 import pulumi
 
 import catalog
+import catalog.loading
 from components.engines import ENGINES, Engine
 from settings import names
 from settings.reader import ConfigError, Reader
@@ -24,7 +26,7 @@ PROJECT = "gke-llm-serving"
 TIERS = ("spot", "flex-start", "on-demand")
 EXPOSURES = ("cluster-ip", "internal", "public")
 
-ENGINE_NAMES = ("tgi", "vllm")
+WEIGHT_SOURCES = ("bucket", "hub")
 
 # Tutorial defaults (GKE tutorial "Serve LLMs on GKE with a cost-optimized and highly available GPU
 # provisioning strategy" and kubernetes-engine-samples ai-ml/llm-multiple-gpus/mixtral-8x7b).
@@ -66,6 +68,12 @@ class Settings:
     flex_max_run_seconds: Optional[int]
     active_migration: bool
     startup_minutes: int
+    startup_derived: bool  # from the cold-start estimate (startupTimeoutMinutes 0)
+    weight_source: str  # "bucket" or "hub"
+    bucket_name: str  # the model bucket (bucket mode): created unless bucket_existing
+    bucket_existing: bool
+    model_revision: str
+    pod_memory: catalog.loading.PodMemory
     max_input_tokens: int
     max_total_tokens: int
     max_prefill_tokens: int
@@ -88,6 +96,16 @@ class Settings:
     @property
     def tokens(self) -> catalog.TokenPlan:
         return catalog.token_plan(self.model, self.fit, self.engine.dense_moe(self.quantize.name))
+
+    @property
+    def cold_start(self) -> list[catalog.loading.Step]:
+        return catalog.loading.cold_start(self.model, self.quantize, self.weight_source)
+
+    @property
+    def weights_prefix(self) -> str:
+        """Where the checkpoint lives in the bucket: the model id and revision, so a new revision is
+        a new prefix (the mounts cache metadata forever and would not see files change in place)."""
+        return f"{self.model.model_id}/{self.model_revision}"
 
     @property
     def pod(self) -> catalog.PodResources:
@@ -120,6 +138,21 @@ def _machine(r: Reader) -> catalog.Machine:
     if catalog.is_cpu_only_machine(name):
         raise ConfigError("machineType", name, "has no GPU", f"use a GPU machine type: {gpu_types}")
     raise ConfigError("machineType", name, "unknown machine type", f"use one of: {gpu_types}")
+
+
+def _location(r: Reader, machine: catalog.Machine) -> str:
+    location = r.string("location", "us-central1")
+    fix = "use a region such as us-central1 or a zone such as us-central1-a"
+    if not re.fullmatch(r"[a-z]+-[a-z]+\d+(-[a-z])?", location):
+        raise ConfigError("location", location, "not a GCP region or zone", fix)
+    region = region_of(location)
+    offered = catalog.gpu_regions().get(machine.accelerator)
+    if region not in catalog.all_gpu_regions():
+        raise ConfigError("location", location, f"{region} is not a Compute Engine region with GPUs (catalog/gpu-regions.csv)", fix)
+    if offered is not None and region not in offered:
+        raise ConfigError("location", location, f"{machine.gpu} ({machine.name}) is not offered in {region}",
+                          "use one of: " + _names(sorted(offered)) + ", or another machineType")
+    return location
 
 
 def _engine(r: Reader) -> Engine:
@@ -283,6 +316,15 @@ def _authorized_networks(r: Reader) -> tuple[str, ...]:
     return tuple(nets)
 
 
+def _derived_bucket_name(project: str) -> str:
+    """<project>-<stack>-llm-models: project ids are globally unique, so this is unique enough."""
+    name = f"{project}-{_stack_slug()}-llm-models"
+    if len(name) > 63 or names.bucket_name(name):
+        # Stable across runs (a new name would replace the bucket): a digest, not hash().
+        name = f"llm-models-{_stack_slug()[:30]}-{hashlib.sha256(project.encode()).hexdigest()[:10]}"
+    return name
+
+
 def _stack_slug() -> str:
     """The stack name as it may appear in GKE and GCS names (stacks may hold upper case and dots)."""
     return re.sub(r"[^a-z0-9-]+", "-", pulumi.get_stack().lower()).strip("-")[:27] or "stack"
@@ -298,12 +340,10 @@ def load() -> Settings:
     project = r.gcp.get("project")
     if not project:
         raise pulumi.ConfigMissingError("gcp:project", False)
-    location = r.string("location", "us-central1")
-    if not re.fullmatch(r"[a-z]+-[a-z]+\d+(-[a-z])?", location):
-        raise ConfigError("location", location, "not a GCP region or zone", "use a region such as us-central1 or a zone such as us-central1-a")
 
     engine = _engine(r)
     machine = _machine(r)
+    location = _location(r, machine)
     model, in_catalog = _model(r)
     quantize = _quantize(r, engine, model, machine)
     capacity = _capacity(r, machine)
@@ -322,11 +362,30 @@ def load() -> Settings:
             "pulumi config set --secret apiKey <key>, or use exposure internal or cluster-ip",
         )
 
-    startup = r.integer("startupTimeoutMinutes", 45, 5, 600, "give the model's cold-start budget in minutes, e.g. 45")
+    weight_source = r.string("weightSource", "bucket")
+    if weight_source not in WEIGHT_SOURCES:
+        raise ConfigError("weightSource", weight_source, "unknown weight source", f"use one of: {_names(WEIGHT_SOURCES)}")
+    revision = r.checked("modelRevision", "main", names.hf_revision, "give a branch such as main or a 40-character commit hash")
+    bucket = r.checked("modelBucket", "", lambda v: v and names.bucket_name(v), "give the name of an existing bucket, or leave it empty to create one")
+    if not bucket:
+        bucket = _derived_bucket_name(project)
+    try:
+        memory = catalog.loading.pod_memory(model, machine, weight_source)
+    except ValueError as e:
+        raise ConfigError("machineType", machine.name, str(e), "use a machine with more memory") from None
+    estimate = catalog.loading.cold_start(model, quantize, weight_source)
+    # A model of unknown size has no estimate: the budget the project used before it had one.
+    derived_minutes = catalog.loading.startup_budget_seconds(estimate) // 60 if model.checkpoint_gb else 45
+    startup = r.integer("startupTimeoutMinutes", 0, 0, 600, "give the model's cold-start budget in minutes, or 0 to derive it from the estimate") or derived_minutes
+    if startup < 5:
+        raise ConfigError("startupTimeoutMinutes", startup, "below 5 minutes no model loads", "give 5 or more, or 0 to derive it")
+    # 0 derives it: the replacement node's provisioning plus the start-up budget, so it is serving
+    # before the old node's 7 days (or maxRunDurationSeconds) end.
+    derived_lead = math.ceil((startup * 60 + NODE_PROVISIONING_SECONDS) / 300) * 300
     lead = r.integer(
-        "flexStartLeadTimeSeconds", 3600, 1, MAX_FLEX_SECONDS,
-        f"give seconds between 1 and {MAX_FLEX_SECONDS} (7 days), longer than the start-up budget",
-    )
+        "flexStartLeadTimeSeconds", 0, 0, MAX_FLEX_SECONDS,
+        f"give seconds up to {MAX_FLEX_SECONDS} (7 days), longer than the start-up budget, or 0 to derive it",
+    ) or derived_lead
     if "flex-start" in capacity and lead <= startup * 60:
         raise ConfigError(
             "flexStartLeadTimeSeconds", lead,
@@ -395,6 +454,12 @@ def load() -> Settings:
         flex_max_run_seconds=max_run or None,
         active_migration=r.boolean("activeMigration", False),
         startup_minutes=startup,
+        startup_derived=startup == derived_minutes,
+        weight_source=weight_source,
+        bucket_name=bucket,
+        bucket_existing=bool(r.raw("modelBucket")),
+        model_revision=revision,
+        pod_memory=memory,
         max_input_tokens=max_input,
         max_total_tokens=total,
         max_prefill_tokens=max(plan.max_prefill, max_input) if plan.max_prefill else 0,

@@ -48,14 +48,15 @@ def test_pulumi_waits_for_every_replica_of_a_one_at_a_time_rollout(replicas, wav
     ev = evaluate(replicas=replicas)
     deployment = ev.one(DEPLOYMENT).plain
     budget = ev.result["s"].replica_budget_seconds
-    assert budget == 45 * 60 + 20 * 60  # cold-start budget + node provisioning
+    assert budget == ev.result["s"].startup_seconds + 20 * 60  # cold-start budget + node provisioning
     assert int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) == waves * budget
     # Kubernetes' own deadline restarts with each ready pod: one replica's budget.
     assert deployment["spec"]["progressDeadlineSeconds"] == budget
 
 
 def test_rotated_token_goes_to_a_new_secret_created_before_the_old_one_is_deleted():
-    first, same, rotated = evaluate(), evaluate(), evaluate(hfToken="hf_rotatedTokenValue0001")
+    first, same, rotated = (evaluate(weightSource="hub"), evaluate(weightSource="hub"),
+                            evaluate(weightSource="hub", hfToken="hf_rotatedTokenValue0001"))
     secret = first.one("kubernetes:core/v1:Secret")
     # Auto-named: the provider replaces an immutable Secret create-first, under a new name.
     assert "name" not in secret.plain["metadata"]

@@ -35,7 +35,8 @@ def test_plan_renders_and_validates_each_stack(tmp_path, capsys, stack):
     code, out, err, files = plan(tmp_path, capsys, stack)
     assert code == 0, out + err
     kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in (files / "k8s").glob("*.yaml"))
-    expected = ["ComputeClass", "Deployment", "Namespace", "NetworkPolicy", "Secret", "Service"]
+    expected = ["ComputeClass", "Deployment", "Job", "Namespace", "NetworkPolicy", "Secret", "Service",
+                "ServiceAccount", "ServiceAccount"]
     assert kinds == sorted(expected + (["PodDisruptionBudget"] if stack == "prod" else []))
     assert (files / "gcp").glob("*-cluster-llm-gke.yaml")
     assert "Validation: " in out and "FAILED" not in out
@@ -45,7 +46,7 @@ def test_rendered_compute_class_is_the_tutorials(tmp_path, capsys):
     _, _, _, files = plan(tmp_path, capsys)
     cc = yaml.safe_load(next((files / "k8s").glob("*computeclass*.yaml")).read_text())
     assert [("spot" in p, "flexStart" in p) for p in cc["spec"]["priorities"]] == [(True, False), (False, True)]
-    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 3600  # an int again
+    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 2700  # an int again (derived)
 
 
 def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):

@@ -3,10 +3,19 @@
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 import catalog
+from catalog import loading
 from conftest import evaluate
 from planner import render, validate
 
 TIERS = ["spot", "flex-start", "on-demand"]
+
+
+def _host_memory_fits(model, machine, source) -> bool:
+    try:
+        loading.pod_memory(model, machine, source)
+        return True
+    except ValueError:
+        return False
 
 
 @st.composite
@@ -23,13 +32,16 @@ def valid_config(draw):
         engine, model, m = "tgi", "mistralai/Mixtral-8x7B-Instruct-v0.1", catalog.models()["mistralai/Mixtral-8x7B-Instruct-v0.1"]
         usable = ["bitsandbytes-nf4"]
     quantize = draw(st.sampled_from(sorted(usable)))
-    machine = draw(st.sampled_from([x.name for x in catalog.machines_that_fit(m, catalog.quantizations()[quantize])]))
+    source = draw(st.sampled_from(["bucket", "hub"]))
+    machines = [x.name for x in catalog.machines_that_fit(m, catalog.quantizations()[quantize])
+                if _host_memory_fits(m, x, source)]
+    machine = draw(st.sampled_from(machines))
     tiers = draw(st.permutations(TIERS).flatmap(lambda p: st.integers(1, 3).map(lambda n: p[:n])))
     if not catalog.machines()[machine].on_demand:
         tiers = [t for t in tiers if t != "on-demand"] or ["spot"]
     startup = draw(st.integers(5, 120))
     return {
-        "engine": engine, "model": model, "quantize": quantize, "machineType": machine, "capacity": list(tiers),
+        "engine": engine, "weightSource": source, "model": model, "quantize": quantize, "machineType": machine, "capacity": list(tiers),
         "replicas": draw(st.integers(0, 5)),
         "startupTimeoutMinutes": startup,
         "flexStartLeadTimeSeconds": draw(st.integers(startup * 60 + 1, 604800)),

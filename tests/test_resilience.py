@@ -41,11 +41,13 @@ def test_single_replica_has_no_anti_affinity():
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_startup_budget_covers_45_minutes_and_nothing_kills_a_loading_pod(stack):
+def test_startup_budget_covers_the_cold_start_estimate_and_nothing_kills_a_loading_pod(stack):
     ev = evaluate(stack)
     c = container(ev)
     budget = c["startupProbe"]["periodSeconds"] * c["startupProbe"]["failureThreshold"]
-    assert budget >= 45 * 60
+    s = ev.result["s"]
+    after_node = sum(step.seconds for step in s.cold_start[1:])  # all but the node's boot
+    assert budget >= 2 * after_node and budget == s.startup_seconds
     assert "livenessProbe" not in c
     deployment = ev.one("kubernetes:apps/v1:Deployment").plain
     assert deployment["spec"]["progressDeadlineSeconds"] >= budget

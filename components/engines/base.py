@@ -60,3 +60,4 @@ class Engine:
     hf_home_for: Callable[[str], str]  # image -> its Hub cache directory
     dense_moe: Callable[[str], bool]  # quantize -> runs every expert of a mixture-of-experts model
     check_image: Callable[[str, str], Optional[str]]  # (image, exposure) -> problem, or None
+    gpu_driver: str = "default"  # what the ComputeClass asks GKE to install: default or latest

@@ -11,8 +11,13 @@ from typing import Optional
 
 from components.engines.base import Container, Engine, Launch, ServerMetrics
 
-# Google's TGI builds are versioned in the repository name (cu124.2-3 is TGI 2.3 on CUDA 12.4).
-# DEFAULT_IMAGE_SOURCE says where the default comes from.
+# Google's TGI builds are versioned in the repository name: one repository per TGI release
+# (huggingface/Google-Cloud-Containers containers/tgi/gpu/<version>/Dockerfile; cu124.2-4 is TGI 2.4.0
+# on CUDA 12.4, the newest Google build published). The tutorial's cu124.2-3 (TGI 2.3.1) has two
+# defects this one does not: /invocations bypasses API_KEY (fixed in 2.4.0, TGI #2683), and its
+# entrypoint runs the launcher without `exec`, so SIGTERM never reaches it (no drain at all). The
+# repository has no version tags, only a moving `latest` within the release: README says how to
+# pin its digest; none can be verified from here.
 DEFAULT_IMAGE = (
     "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
     "huggingface-text-generation-inference-cu124.2-4.ubuntu2204.py311"
@@ -115,9 +120,12 @@ def container(launch: Launch, image: str) -> Container:
 # "Spot VMs": graceful shutdown); a longer terminationGracePeriodSeconds does not buy more there.
 #   0 s   pod marked terminating; endpoints controller starts removing it from the Service
 #   0-5 s preStop pause: kube-proxy and load balancers stop sending new requests before TGI stops
-#   5 s   SIGTERM; the router stops accepting and drains in-flight requests (GRACEFUL_TERMINATION_TIMEOUT)
+#   5 s   SIGTERM to the launcher, which passes it to the router: it stops accepting and drains in-flight
+#         requests. From TGI 3.2.2 for GRACEFUL_TERMINATION_TIMEOUT (20 s here); before, with no limit of
+#         its own (launcher/src/main.rs@v2.4.0), so until the SIGKILL
 #   15 s  on Spot, the node shuts down: requests still running are cut, clients retry on another replica
-#   25 s  elsewhere (roll-outs, drains, flex-start ends): drain has ended, 5 s before the SIGKILL at 30 s
+#   25 s  elsewhere (roll-outs, drains, flex-start ends): a 3.2.2+ drain has ended; 2.4 drains until 30 s
+#   30 s  SIGKILL
 ENGINE = Engine(
     name="tgi",
     title="Text Generation Inference",

@@ -86,4 +86,5 @@ ENGINE = Engine(
     hf_home_for=lambda image: HF_HOME,
     dense_moe=lambda quantize: False,  # fused MoE kernels for every quantization it accepts
     check_image=check_image,
+    gpu_driver="latest",  # the CUDA 13 build needs a driver from the R580 branch or newer
 )

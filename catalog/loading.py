@@ -1,0 +1,139 @@
+"""How the weights reach the GPUs, and how long a cold start takes: pure arithmetic, no Pulumi.
+
+Two sources. `hub`: each new pod downloads the checkpoint from the Hugging Face Hub onto a per-pod
+pd-ssd disk, then reads it back. `bucket`: a loader Job copies the checkpoint once into a regional
+Cloud Storage bucket; each pod reads it through the Cloud Storage FUSE CSI driver with parallel
+downloads into a file cache (RAM when it fits beside the server, else Local SSD, else none).
+
+Every figure below is either sourced or marked as an assumption; the plan prints them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from catalog import GIB, Machine, Model, Quantization, allocatable, DAEMON_CPU, DAEMON_MEMORY_GIB
+
+# --- throughputs and durations ---------------------------------------------------------------------
+# Cloud Storage FUSE with parallel downloads, same region, into a file cache: 0.5-1.0 GB/s per node;
+# Google's tuned A2 run reached 0.88 GB/s (team facts model-loading.md §1.8, §7.1). The low end, since
+# G2 gets no automatic gcsfuse tuning (gcsfuse cfg/params.yaml machine-type-groups has no g2-*).
+BUCKET_GB_PER_S = 0.5
+# Hugging Face Hub to a GKE node: nobody here controls it. Assumption: 100 MB/s sustained.
+HUB_GB_PER_S = 0.1
+# premium-rwo (pd-ssd) reads and writes: a baseline of about 240 MiB/s plus 0.48 MiB/s per GiB (Compute
+# Engine "Persistent Disk performance"), so about 290 MiB/s for the 100 GiB cache disk.
+PD_SSD_GB_PER_S = 0.3
+# A GPU node appears in 2-5 minutes when Spot or flex-start has capacity (assumption, model-loading.md
+# §7.1; waiting for capacity is not included and is what the 20-minute provisioning budget covers).
+NODE_SECONDS = 4 * 60
+# Pulling a 10 GB serving image without image streaming: assumption, about 100 MB/s.
+IMAGE_SECONDS = 100
+# Quantizing bf16 weights at load (bitsandbytes, fp8): assumption, 6 s per billion parameters.
+QUANTIZE_SECONDS_PER_BILLION = 6
+# Shard start, kernel preparation, warm-up and CUDA graphs: assumption, 1-2 minutes (model-loading.md §7.1).
+WARMUP_SECONDS = 120
+# The probe budget is the estimate times this, never under STARTUP_FLOOR_SECONDS: an estimate is not
+# a measurement, and a probe that gives up too early restarts a load that was about to finish.
+BUDGET_MARGIN = 2.0
+STARTUP_FLOOR_SECONDS = 10 * 60
+
+# --- memory beside the server on the node ----------------------------------------------------------
+# The Cloud Storage FUSE sidecar: requests set so the scheduler counts it; limits "0" (unlimited), as
+# Google's serving samples do, because tight limits throttle downloads or OOM-kill the mount.
+SIDECAR_CPU = 2
+SIDECAR_MEMORY_GIB = 2
+# Host memory the engine needs besides any file cache: assumption, 4 GiB plus 10% of the checkpoint
+# (Python, tokenizer, CUDA and NCCL host buffers, the shards' reading of the files).
+SERVER_BASE_MEMORY_GIB = 4
+LOCAL_SSD_GIB = 375
+
+
+@dataclass(frozen=True)
+class FileCache:
+    medium: str  # "memory", "local-ssd" or "none"
+    size_gib: int  # what the cache volume may hold (0 for none)
+    reason: str
+
+
+@dataclass(frozen=True)
+class PodMemory:
+    server_cpu: int
+    server_memory_gib: int  # the server container's request (= limit)
+    cache: FileCache
+
+
+def checkpoint_gib(model: Model) -> float:
+    return model.checkpoint_gb * 1e9 / GIB
+
+
+def server_memory_need_gib(model: Model) -> int:
+    return math.ceil(SERVER_BASE_MEMORY_GIB + 0.1 * checkpoint_gib(model))
+
+
+def pod_memory(model: Model, machine: Machine, source: str) -> PodMemory:
+    """Split the node between the server, the FUSE sidecar and the file cache. Raises ValueError
+    (the caller turns it into a config error) when the server does not fit at all."""
+    cores, gib = allocatable(machine)
+    cpu = max(1, math.floor(cores - DAEMON_CPU))
+    memory = max(1, math.floor(gib - DAEMON_MEMORY_GIB))
+    need = server_memory_need_gib(model)
+    if source != "bucket":
+        cache = FileCache("none", 0, "weights on the pod's own disk (weightSource hub)")
+    else:
+        cpu -= SIDECAR_CPU
+        memory -= SIDECAR_MEMORY_GIB
+        size = math.ceil(checkpoint_gib(model) * 1.05)  # files plus gcsfuse's bookkeeping
+        if model.checkpoint_gb and size + need <= memory:
+            cache = FileCache("memory", size, f"the {model.checkpoint_gb:.0f} GB checkpoint fits in RAM beside the server")
+            memory -= size
+        elif model.checkpoint_gb and machine.local_ssd_count and size <= machine.local_ssd_count * LOCAL_SSD_GIB:
+            cache = FileCache("local-ssd", size, f"{model.checkpoint_gb:.0f} GB does not fit in RAM beside the server; "
+                                                 f"{machine.local_ssd_count} Local SSD(s) asked through the ComputeClass")
+        else:
+            cache = FileCache("none", 0, "no room in RAM and no Local SSD on this machine: every read goes to the bucket")
+    if memory < need:
+        raise ValueError(f"the server needs about {need} GiB of host memory and {machine.name} leaves {memory} GiB")
+    return PodMemory(cpu, memory, cache)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    seconds: float
+    basis: str
+
+
+def cold_start(model: Model, quantize: Quantization, source: str) -> list[Step]:
+    """What one replica on a new node goes through before it serves (capacity assumed available)."""
+    gb = model.checkpoint_gb
+    steps = [Step("GPU node boot and driver", NODE_SECONDS, "assumption: 2-5 min with capacity"),
+             Step("image pull", IMAGE_SECONDS, "assumption: 10 GB at 100 MB/s")]
+    if source == "bucket":
+        steps.append(Step(f"read {gb:.1f} GB from the bucket", gb / BUCKET_GB_PER_S,
+                          f"Cloud Storage FUSE, parallel downloads, {BUCKET_GB_PER_S} GB/s"))
+    else:
+        steps.append(Step(f"download {gb:.1f} GB from the Hub", gb / HUB_GB_PER_S, f"assumption: {HUB_GB_PER_S * 1000:.0f} MB/s"))
+        steps.append(Step("read it back from the pod's disk", gb / PD_SSD_GB_PER_S, f"pd-ssd, about {PD_SSD_GB_PER_S * 1000:.0f} MB/s"))
+    if not quantize.prequantized and quantize.name != "none":
+        steps.append(Step(f"quantize to {quantize.name} at load", model.params_billion * QUANTIZE_SECONDS_PER_BILLION,
+                          f"assumption: {QUANTIZE_SECONDS_PER_BILLION} s per billion parameters"))
+    steps.append(Step("engine start and warm-up", WARMUP_SECONDS, "assumption: 1-2 min"))
+    return steps
+
+
+def startup_budget_seconds(steps: list[Step]) -> int:
+    """The startup probe's budget: everything after the node is up, with a margin, in whole minutes."""
+    after_node = sum(s.seconds for s in steps if s.name != "GPU node boot and driver")
+    return max(STARTUP_FLOOR_SECONDS, math.ceil(after_node * BUDGET_MARGIN / 60) * 60)
+
+
+def minutes(steps: list[Step]) -> float:
+    return sum(s.seconds for s in steps) / 60
+
+
+def loader_timeout_seconds(model: Model) -> int:
+    """How long `pulumi up` waits for the loader Job: the Hub download at a third of the assumed
+    speed (a slow or throttled Hub is exactly when it must not fail), plus 30 minutes."""
+    return math.ceil(model.checkpoint_gb / (HUB_GB_PER_S / 3) + 30 * 60)

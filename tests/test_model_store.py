@@ -1,0 +1,205 @@
+"""Weights in a regional bucket, read through Cloud Storage FUSE (issue: recover from a Spot reclaim
+in minutes): the bucket, the grants to the exact Kubernetes service accounts, the loader Job, the CSI
+volume and the estimate the probe budgets derive from."""
+
+import pytest
+
+import catalog
+from catalog import loading
+from components import model_store
+from conftest import PROJECT, TOKEN, container, env_of, evaluate, pod_spec, secret_name
+from planner import render, validate
+from planner.harness import MOCK_PROJECT_NUMBER
+
+JOB = "kubernetes:batch/v1:Job"
+BUCKET = "gcp:storage/bucket:Bucket"
+GRANT = "gcp:storage/bucketIAMMember:BucketIAMMember"
+POOL = f"principal://iam.googleapis.com/projects/{MOCK_PROJECT_NUMBER}/locations/global/workloadIdentityPools/{PROJECT}.svc.id.goog"
+
+
+def principal(namespace: str, account: str) -> str:
+    return f"{POOL}/subject/ns/{namespace}/sa/{account}"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_regional_private_bucket_per_stack(stack):
+    ev = evaluate(stack)
+    bucket = ev.one(BUCKET).plain
+    assert bucket["name"] == f"{PROJECT}-{stack}-llm-models"
+    assert bucket["location"] == "US-CENTRAL1"  # the cluster's region, not a multi-region
+    assert bucket["uniformBucketLevelAccess"] is True
+    assert bucket["publicAccessPrevention"] == "enforced"
+    assert bucket["hierarchicalNamespace"] == {"enabled": True}
+    assert bucket["forceDestroy"] is True  # destroy must not fail on the weights inside
+    assert ev.outputs["modelBucket"] == bucket["name"]
+
+
+def test_an_existing_bucket_is_used_not_created():
+    ev = evaluate(modelBucket="team-llm-weights")
+    assert not ev.of_type(BUCKET)
+    assert {g.plain["bucket"] for g in ev.of_type(GRANT)} == {"team-llm-weights"}
+    assert ev.outputs["modelBucket"] == "team-llm-weights"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_server_may_only_read_and_loader_only_write_this_bucket(stack):
+    ev = evaluate(stack)
+    grants = {g.plain["role"]: g.plain for g in ev.of_type(GRANT)}
+    assert set(grants) == {"roles/storage.objectViewer", "roles/storage.objectUser"}
+    assert grants["roles/storage.objectViewer"]["member"] == principal("llm", "llm-server")
+    assert grants["roles/storage.objectUser"]["member"] == principal("llm", "model-loader")
+    # Nothing project-wide: the only project IAM members are the node account's.
+    assert all(m.plain["member"].startswith("serviceAccount:") for m in ev.of_type("gcp:projects/iAMMember:IAMMember"))
+    accounts = {a.plain["metadata"]["name"] for a in ev.of_type("kubernetes:core/v1:ServiceAccount")}
+    assert {"llm-server", "model-loader"} <= accounts
+    # The identity pool exists only once the cluster does.
+    assert all("gcp:container/cluster:Cluster::llm-gke" in g.opts.depends_on for g in ev.of_type(GRANT))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_pods_mount_the_models_prefix_read_only_through_the_csi_driver(stack):
+    ev = evaluate(stack)
+    spec = pod_spec(ev)
+    annotations = ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["gke-gcsfuse/volumes"] == "true"
+    assert annotations["gke-gcsfuse/cpu-request"] == str(loading.SIDECAR_CPU)
+    assert annotations["gke-gcsfuse/memory-limit"] == "0"
+    assert spec["serviceAccountName"] == "llm-server"
+    volume = {v["name"]: v for v in spec["volumes"]}["weights"]["csi"]
+    assert volume["driver"] == "gcsfuse.csi.storage.gke.io" and volume["readOnly"] is True
+    attrs = volume["volumeAttributes"]
+    assert attrs["bucketName"] == f"{PROJECT}-{stack}-llm-models"
+    options = attrs["mountOptions"].split(",")
+    assert "only-dir=mistralai/Mixtral-8x7B-Instruct-v0.1/main" in options
+    assert {"implicit-dirs", "metadata-cache:ttl-secs:-1", "file-cache:enable-parallel-downloads:true"} <= set(options)
+    mounts = {m["name"]: m for m in container(ev)["volumeMounts"]}
+    assert mounts["weights"] == {"name": "weights", "mountPath": "/models", "readOnly": True}
+
+
+def test_engine_loads_from_the_local_path_without_the_hub_or_its_token():
+    ev = evaluate()
+    env = env_of(ev)
+    assert env["MODEL_ID"] == "/models" and env["HF_HUB_OFFLINE"] == "1"
+    assert "HF_TOKEN" not in env and "HUGGING_FACE_HUB_TOKEN" not in env
+    assert "model-cache" not in {v["name"] for v in pod_spec(ev)["volumes"]}  # no per-pod 100Gi disk
+
+
+def test_the_93_gb_checkpoint_is_cached_on_local_ssd_and_a_25_gb_one_in_ram():
+    big = evaluate()
+    cache = {v["name"]: v for v in pod_spec(big)["volumes"]}["gke-gcsfuse-cache"]["emptyDir"]
+    assert "medium" not in cache and cache["sizeLimit"] == "92Gi"
+    priorities = big.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"]
+    assert all(p["storage"] == {"localSSDCount": 2} for p in priorities)
+    small = evaluate(model="casperhansen/mixtral-instruct-awq")
+    cache = {v["name"]: v for v in pod_spec(small)["volumes"]}["gke-gcsfuse-cache"]["emptyDir"]
+    assert cache == {"medium": "Memory", "sizeLimit": "25Gi"}
+    # The RAM cache comes out of the server's memory request: 83 GiB less 25 GiB.
+    assert container(small)["resources"]["requests"]["memory"] == "58Gi"
+    assert all("storage" not in p for p in small.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"])
+
+
+def test_no_file_cache_where_neither_ram_nor_local_ssd_has_room():
+    m = catalog.models()["meta-llama/Llama-3.1-70B-Instruct"]
+    memory = loading.pod_memory(m, catalog.machines()["a2-ultragpu-1g"], "bucket")
+    assert memory.cache.medium == "none"  # 141 GB: beside the server in 170 GB? no; and no Local SSD asked
+
+
+def test_a_machine_too_small_for_server_and_sidecar_is_refused():
+    model = catalog.models()["mistralai/Mistral-7B-Instruct-v0.3"]
+    tiny = catalog.Machine("tiny", 4, 12, "L4", "nvidia-l4", 1, 24, True)
+    with pytest.raises(ValueError, match="host memory"):
+        loading.pod_memory(model, tiny, "bucket")
+
+
+def test_loader_job_copies_the_model_once_on_a_cpu_node_with_the_token_from_the_secret():
+    ev = evaluate()
+    job = ev.one(JOB).plain
+    assert "name" not in job["metadata"]  # auto-named: a new revision replaces it create-first
+    annotations = job["metadata"]["annotations"]
+    assert annotations["pulumi.com/replaceUnready"] == "true"
+    assert int(annotations["pulumi.com/timeoutSeconds"]) == loading.loader_timeout_seconds(catalog.models()["mistralai/Mixtral-8x7B-Instruct-v0.1"])
+    assert int(annotations["pulumi.com/timeoutSeconds"]) > 93.4 / 0.1  # slower than the assumed Hub speed
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "model-loader"
+    assert pod["nodeSelector"] == {"llm-serving/role": "system"}  # the CPU pool, not a GPU node
+    c = pod["containers"][0]
+    assert c["image"] == container(ev)["image"]  # the serving image: it ships huggingface_hub
+    assert "nvidia.com/gpu" not in c["resources"]["requests"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+    assert env["HF_TOKEN"] == {"secretKeyRef": {"name": secret_name(ev), "key": "hf_api_token"}}
+    assert env["TARGET"] == "/gcs/mistralai/Mixtral-8x7B-Instruct-v0.1/main" and env["REVISION"] == "main"
+    assert "consolidated" not in env["INCLUDE"] and "model*.safetensors" in env["INCLUDE"].split()
+    assert TOKEN not in str(job)
+
+
+def test_loader_script_is_idempotent_and_writes_its_marker_last(tmp_path, monkeypatch):
+    # Run the Job's own script against a fake huggingface_hub: done prefixes are skipped, the marker
+    # comes after the download, the token is never printed.
+    import sys
+    import types
+    calls = []
+    fake = types.ModuleType("huggingface_hub")
+
+    def snapshot_download(repo_id, revision, local_dir, allow_patterns):
+        calls.append((repo_id, revision, allow_patterns))
+        assert not (tmp_path / "m" / model_store.COMPLETE_MARKER).exists()
+        (tmp_path / "m" / "model-00001.safetensors").write_bytes(b"x" * 10)
+
+    fake.snapshot_download = snapshot_download
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
+    (tmp_path / "m").mkdir()
+    env = {"TARGET": str(tmp_path / "m"), "MARKER": model_store.COMPLETE_MARKER, "MODEL_ID": "o/n",
+           "REVISION": "abc", "INCLUDE": " ".join(model_store.INCLUDE), "HF_TOKEN": TOKEN}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    exec(compile(model_store.LOADER_SCRIPT, "loader", "exec"), {})
+    assert (tmp_path / "m" / model_store.COMPLETE_MARKER).read_text() == "o/n@abc"
+    with pytest.raises(SystemExit) as done:
+        exec(compile(model_store.LOADER_SCRIPT, "loader", "exec"), {})
+    assert done.value.code == 0 and len(calls) == 1
+
+
+def test_deployment_waits_for_the_loader_and_the_read_grant():
+    deployment = evaluate().one("kubernetes:apps/v1:Deployment")
+    assert any(d.startswith("kubernetes:batch/v1:Job::models-loader") for d in deployment.opts.depends_on)
+    assert "gcp:storage/bucketIAMMember:BucketIAMMember::models-server-reads" in deployment.opts.depends_on
+
+
+def test_hub_mode_keeps_todays_behaviour():
+    ev = evaluate(weightSource="hub")
+    assert not ev.of_type(JOB) and not ev.of_type(BUCKET) and "modelBucket" not in ev.outputs
+    env = env_of(ev)
+    assert env["MODEL_ID"] == "mistralai/Mixtral-8x7B-Instruct-v0.1" and "HF_TOKEN" in env
+    assert "serviceAccountName" not in pod_spec(ev)
+
+
+def test_cluster_runs_the_cloud_storage_fuse_csi_driver():
+    cluster = evaluate().one("gcp:container/cluster:Cluster").plain
+    assert cluster["addonsConfig"]["gcsFuseCsiDriverConfig"] == {"enabled": True}
+
+
+@pytest.mark.parametrize("model, source, minutes", [
+    ("mistralai/Mixtral-8x7B-Instruct-v0.1", "hub", 33.1),
+    ("mistralai/Mixtral-8x7B-Instruct-v0.1", "bucket", 15.4),
+    ("casperhansen/mixtral-instruct-awq", "bucket", 8.5),
+])
+def test_cold_start_estimate(model, source, minutes):
+    m = catalog.models()[model]
+    q = catalog.quantizations()[m.checkpoint_quant if m.checkpoint_quant != "none" else "bitsandbytes-nf4"]
+    assert round(loading.minutes(loading.cold_start(m, q, source)), 1) == minutes
+
+
+def test_probe_budget_and_lead_time_follow_the_estimate():
+    hub, bucket, awq = evaluate(weightSource="hub"), evaluate(), evaluate(model="casperhansen/mixtral-instruct-awq")
+    budgets = [e.result["s"].startup_minutes for e in (hub, bucket, awq)]
+    assert budgets == [59, 23, 10]  # twice the estimate after the node, at least 10 min
+    leads = [p["flexStart"]["nodeRecycling"]["leadTimeSeconds"] for e in (hub, bucket, awq)
+             for p in e.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"] if "flexStart" in p]
+    assert leads == [4800, 2700, 1800]  # budget + 20 min provisioning, rounded up to 5 min
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_rendered_object_validates_strictly(stack):
+    ev = evaluate(stack)
+    objects = [render.redact(r.inputs, [], ev.computed) for r in ev.k8s_objects()]
+    assert [p for o in objects for p in validate.validate_object(o)] == []
