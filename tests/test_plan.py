@@ -62,7 +62,7 @@ def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):
 def test_price_override_replaces_the_assumption(tmp_path, capsys):
     d = stack_dir_with(tmp_path, {"gke-llm-serving:priceFlexStart": "1.10"})
     _, out, _, _ = plan(tmp_path, capsys, "t", d)
-    assert "$1.10" in out and "assumption" not in out
+    assert "$1.10" in out and "assumption: on-demand less" not in out
 
 
 def test_missing_token_is_a_warning_in_the_plan(tmp_path, capsys):
