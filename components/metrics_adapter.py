@@ -21,8 +21,10 @@ Where this differs from Google's manifest, and why:
   Autopilot): here GPU nodes are Spot or flex-start and come and go with the load. An adapter that
   landed on one would be killed by every preemption and every scale-down, freezing every HPA exactly
   when capacity changes, and would keep a GPU node from being removed while it ran there.
-- A restricted pod security context (no privilege escalation, RuntimeDefault seccomp). Capabilities
-  are left alone: the adapter binds port 443, which needs NET_BIND_SERVICE.
+- A restricted pod security context (no privilege escalation, RuntimeDefault seccomp, NET_RAW
+  dropped). The other capabilities stay: the adapter binds port 443, which may need NET_BIND_SERVICE.
+- A NetworkPolicy admitting only 443 to the adapter (the API server proxies metric requests there),
+  like the model server's; egress stays open for the Cloud Monitoring API.
 
 Workload Identity: the adapter reads Cloud Monitoring as its Kubernetes ServiceAccount through a
 `principal://` grant of roles/monitoring.viewer, no Google service account and no annotation
@@ -81,8 +83,8 @@ class MetricsAdapter(pulumi.ComponentResource):
     extension-apiserver-authentication-reader RoleBinding in kube-system, the resource-reader
     ClusterRole and binding, the adapter Deployment and its Service, the three metrics APIServices,
     the external-metrics-reader ClusterRole bound to the HPA controller), pinned to IMAGE and placed
-    on the CPU system pool, plus a project IAM member granting roles/monitoring.viewer to the
-    adapter's Kubernetes ServiceAccount.
+    on the CPU system pool; a NetworkPolicy that admits only its port 443; and a project IAM member
+    granting roles/monitoring.viewer to the adapter's Kubernetes ServiceAccount.
 
     Exports `namespace`, `service_account_name` and `member` (the principal:// string granted the role).
     Kubernetes objects go to the provider given in `opts` (the cluster's).
@@ -168,7 +170,11 @@ class MetricsAdapter(pulumi.ComponentResource):
                             readiness_probe=k8s.core.v1.ProbeArgs(
                                 http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port=443, scheme="HTTPS"),
                                 initial_delay_seconds=40, period_seconds=10, timeout_seconds=5),
-                            security_context=k8s.core.v1.SecurityContextArgs(allow_privilege_escalation=False),
+                            # NET_RAW is dropped (the adapter speaks TCP only); the others stay,
+                            # the bind to 443 may need NET_BIND_SERVICE.
+                            security_context=k8s.core.v1.SecurityContextArgs(
+                                allow_privilege_escalation=False,
+                                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["NET_RAW"])),
                         )],
                     ),
                 ),
@@ -190,6 +196,20 @@ class MetricsAdapter(pulumi.ComponentResource):
                 type="ClusterIP", selector=labels,
                 ports=[k8s.core.v1.ServicePortArgs(port=443, target_port=443, protocol="TCP")]),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]),
+        )
+
+        # Only the API port is reachable (from the control plane, whose source range the cluster
+        # does not publish here, so by port); enforced by Dataplane V2, which the cluster enables.
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress",
+            metadata=meta(name=f"{NAME}-ingress", namespace=NAMESPACE, labels=labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                    ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=443, protocol="TCP")])],
+            ),
+            opts=in_ns,
         )
 
         # After the Service: the API server proxies these groups to it, and an APIService whose

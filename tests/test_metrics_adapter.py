@@ -65,6 +65,7 @@ def test_creates_the_objects_of_googles_manifest():
         ("APIService", "v1beta1.external.metrics.k8s.io"),
         ("ClusterRole", "external-metrics-reader"),
         ("ClusterRoleBinding", "external-metrics-reader"),
+        ("NetworkPolicy", "custom-metrics-stackdriver-adapter-ingress"),
     ])
 
 
@@ -92,7 +93,18 @@ def test_adapter_container_is_sized_probed_and_not_privileged():
     container = adapter_pod(run())["containers"][0]
     assert container["resources"] == {"requests": {"cpu": "250m", "memory": "200Mi"}, "limits": {"cpu": "250m", "memory": "200Mi"}}
     assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": 443, "scheme": "HTTPS"}
-    assert container["securityContext"] == {"allowPrivilegeEscalation": False}
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["NET_RAW"]}}
+    assert adapter_pod(run())["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def test_network_policy_admits_only_the_adapters_api_port():
+    ev = run()
+    policy = objects(ev)[("NetworkPolicy", f"{SA}-ingress")]
+    pod_labels = objects(ev)[("Deployment", SA)]["spec"]["template"]["metadata"]["labels"]
+    assert policy["metadata"]["namespace"] == NS
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": 443, "protocol": "TCP"}]}]
 
 
 def test_service_selects_the_adapter_pod_on_443():
