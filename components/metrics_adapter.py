@@ -99,6 +99,9 @@ class MetricsAdapter(pulumi.ComponentResource):
 
         # Grant first (independent of the cluster's API server): IAM changes take a while to
         # propagate, and the adapter only needs them when the HPA first asks for a metric.
+        # Non-authoritative (adds this one member to the role's binding, leaves the others); role
+        # and member are ForceNew (terraform-provider-google tpgiamresource/resource_iam_member.go),
+        # which cannot happen here: both are constants of this module and the project.
         self.member = pulumi.Output.from_input(args.project_number).apply(lambda n: member(n, args.project))
         self.iam = gcp.projects.IAMMember(
             f"{name}-monitoring-viewer",
