@@ -193,9 +193,10 @@ class ServerAutoscaling(pulumi.ComponentResource):
                     min_replicas=args.min_replicas,
                     max_replicas=args.max_replicas,
                     metrics=[k8s.autoscaling.v2.MetricSpecArgs(
-                        # Pods: the adapter returns one value per pod and the HPA averages them, which
-                        # is what the queue per replica means (README "Metric kinds"; GKE autoscaling
-                        # how-to). A new series can return 404 for up to ~10 minutes after the first
+                        # Pods: the adapter serves a pod-attached series per pod through the Custom
+                        # Metrics API, the latest value of a gauge (k8s-stackdriver adapter README
+                        # "Metrics available from Stackdriver", "Metric kinds"), and the HPA averages
+                        # them: the queue per replica, as Google's autoscaling how-to scales on. A new series can return 404 for up to ~10 minutes after the first
                         # scrape (k8s-stackdriver issue #771): the HPA then reports FailedGetPodsMetric
                         # and keeps the current count, it does not scale to the minimum.
                         type="Pods",
@@ -207,9 +208,9 @@ class ServerAutoscaling(pulumi.ComponentResource):
                     )],
                     behavior=behavior(args),
                 ),
-                # The API server answers at once; pulumi-kubernetes has no await logic for HPAs
-                # (provider/pkg/await/awaiters.go lists autoscaling HPAs with none), so `pulumi up`
-                # does not wait for metrics to arrive.
+                # pulumi-kubernetes does not wait on an HPA (provider/pkg/await/awaiters.go lists
+                # autoscaling/v1 HPAs with no await and v2 not at all; the generic Ready wait runs
+                # only with PULUMI_K8S_AWAIT_ALL), so `pulumi up` does not wait for metrics.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.pod_monitoring]),
             )
             self.hpa_name = self.hpa.metadata.name
