@@ -41,10 +41,12 @@ CONSOLE = "https://console.cloud.google.com/monitoring/dashboards/builder"
 QUEUE_SATURATION_SECONDS = 600  # queue above target at the maximum this long: capacity is exhausted
 SPOT_NOTIFICATION_PERIOD = "600s"  # at most one preemption e-mail per 10 minutes (a wave is one mail)
 
-# Node labels GKE sets: Spot VMs carry cloud.google.com/gke-spot=true (GKE "Spot VMs"), flex-start
-# VMs cloud.google.com/gke-flex-start=true (GKE flex-start docs; kubernetes/autoscaler GKE provider
-# constants FlexStartLabel/FlexStartValue); nodes of a ComputeClass carry
-# cloud.google.com/compute-class=<name>, the label the pods' nodeSelector matches.
+# Node labels GKE sets: Spot VMs carry cloud.google.com/gke-spot=true (GKE "Spot VMs",
+# https://cloud.google.com/kubernetes-engine/docs/concepts/spot-vms); flex-start VMs
+# cloud.google.com/gke-flex-start=true (GKE's flex-start how-to Jobs select them with that
+# nodeSelector; GKE's cluster-autoscaler label constants FlexStartLabel/FlexStartValue, read in a
+# public copy through the code index); nodes of a ComputeClass carry cloud.google.com/compute-class=
+# <name>, the very label our pods' nodeSelector matches, or they could not be scheduled there.
 SPOT, FLEX, CLASS = "cloud.google.com/gke-spot", "cloud.google.com/gke-flex-start", "cloud.google.com/compute-class"
 
 
