@@ -141,6 +141,15 @@ class _Recorder(pulumi.runtime.Mocks):
             state["masterAuth"] = {"clusterCaCertificate": MOCK_CA}
         elif args.typ == "gcp:serviceaccount/account:Account":
             state["email"] = f"{plain['accountId']}@{plain.get('project', self.project)}.iam.gserviceaccount.com"
+        elif args.typ.startswith("gcp:monitoring/"):
+            # Dashboards, alert policies and notification channels get their `name`
+            # (projects/NUMBER/<collection>/ID) from the API, and the provider uses it as the id
+            # (terraform-provider-google resource_monitoring_*.go: SetId from "{{name}}").
+            collection = {"dashboard": "dashboards", "alertPolicy": "alertPolicies",
+                          "notificationChannel": "notificationChannels"}.get(args.typ.split("/")[1].split(":")[0])
+            if collection:
+                state["name"] = f"projects/{MOCK_PROJECT_NUMBER}/{collection}/mock-{args.name}"
+                return state["name"], state
         elif args.typ.startswith("kubernetes:") and isinstance(plain.get("metadata"), dict):
             metadata = dict(plain["metadata"])
             # The API server's resourceVersion: new whenever the content changes. Salted per process
