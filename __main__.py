@@ -8,19 +8,23 @@ import pulumi_kubernetes as k8s
 import catalog
 import settings
 from catalog import loading
+from components import identity
+from components.autoscaling import AutoscalingArgs, ServerAutoscaling
 from components.cluster import SYSTEM_POOL_LABELS, ClusterArgs, GkeCluster
 from components.compute_class import ComputeClass, ComputeClassArgs
 from components.engines import Launch
 from components.inference_server import MODEL_PATH, BucketWeights, InferenceServer, InferenceServerArgs
 from components.model_secret import ModelSecret, ModelSecretArgs
+from components.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
 from components.model_store import ModelStore, ModelStoreArgs
+from components.observability import Observability, ObservabilityArgs
 from outputs import query_command
 
 s = settings.load()  # the offline plan reads `s` for its summary
 
 cluster = GkeCluster("llm", ClusterArgs(
     project=s.project, name=s.cluster_name, location=s.location, region=s.region,
-    nap=catalog.nap_limits(s.machine, s.replicas, s.system_machine_type),
+    nap=catalog.nap_limits(s.machine, s.max_replicas, s.system_machine_type),
     system_machine_type=s.system_machine_type, network=s.network,
     deletion_protection=s.deletion_protection, private_nodes=s.private_nodes,
     authorized_networks=s.authorized_networks,
@@ -73,7 +77,32 @@ server = InferenceServer(s.engine.name, InferenceServerArgs(
     secret_name=secret.secret_name, token_key=secret.token_key, api_key_key=secret.api_key_key,
     cache_gib=catalog.weight_cache_gib(s.model), cache_storage_class=s.cache_storage_class, exposure=s.exposure,
     weights=weights, depends_on=[compute_class.resource, secret.secret, *loaded],
+    max_replicas=s.autoscaling.max_replicas if s.autoscaling else None,
 ), opts=on_cluster)
+
+# Metrics, the queue-based autoscaler and what operators look at.
+scaling = ServerAutoscaling("scaling", AutoscalingArgs(
+    namespace=namespace.metadata.name, deployment_name=server.name,
+    selector=server.selector, metrics=s.engine.metrics,
+    min_replicas=s.autoscaling.min_replicas if s.autoscaling else max(1, s.replicas),
+    max_replicas=s.autoscaling.max_replicas if s.autoscaling else max(1, s.replicas),
+    target_queue_size=s.autoscaling.target_queue_size if s.autoscaling else settings.DEFAULT_TARGET_QUEUE_SIZE,
+    # Scale down only after the queue stayed low for as long as a replacement takes to come back.
+    scale_down_stabilization_seconds=min(3600, max(300, s.replica_budget_seconds)),
+), opts=on_cluster)
+if s.autoscaling:
+    MetricsAdapter("metrics-adapter", MetricsAdapterArgs(
+        project=s.project, project_number=identity.project_number(s.project), depends_on_cluster=cluster.cluster,
+    ), opts=on_cluster)
+observability = Observability("observability", ObservabilityArgs(
+    project=s.project, cluster_name=cluster.cluster_name, location=s.location, namespace=s.namespace,
+    deployment_name=server.name, compute_class_name=s.compute_class_name, engine=s.engine.name,
+    metrics=s.engine.metrics, max_replicas=max(1, s.max_replicas), autoscaled=s.autoscaling is not None,
+    target_queue_size=s.autoscaling.target_queue_size if s.autoscaling else settings.DEFAULT_TARGET_QUEUE_SIZE,
+    pending_budget_seconds=settings.NODE_PROVISIONING_SECONDS, alert_email=s.alert_email,
+    hpa_name=server.name if s.autoscaling else None,  # the HPA takes the Deployment's name
+))
+pulumi.export("dashboardUrl", observability.dashboard_url)
 
 pulumi.export("endpoint", server.endpoint)
 pulumi.export("engine", s.engine.name)

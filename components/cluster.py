@@ -26,6 +26,7 @@ NODE_ROLES = (
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 # Fields that describe only the temporary default pool: read back empty once it is removed, and
 # ForceNew, so a diff on them would replace the cluster (terraform-provider-google, see ClusterArgs).
+MONITORING_COMPONENTS = ["SYSTEM_COMPONENTS", "POD", "DEPLOYMENT", "HPA", "DCGM"]
 # The system pool's nodes carry this label: CPU-only work (the model loader) selects it.
 SYSTEM_POOL_LABELS = {"llm-serving/role": "system"}
 CLUSTER_IGNORED_FIELDS = ["nodeConfig", "initialNodeCount"]
@@ -117,6 +118,15 @@ class GkeCluster(pulumi.ComponentResource):
             datapath_provider="ADVANCED_DATAPATH",
             # The Cloud Storage FUSE CSI driver, as GKE's managed add-on (manual installs are not
             # supported: gcs-fuse-csi-driver README): the model server reads its weights through it.
+            # Managed Service for Prometheus collects the model server's metrics (PodMonitoring), and
+            # GKE's packages add kube-state metrics (pods, deployments, HPA) and DCGM GPU metrics for
+            # the dashboard and alerts. Enabled explicitly: wrappers have turned it off silently
+            # (terraform-google-kubernetes-engine #2331). GMP's automatic application monitoring stays
+            # off: it would scrape the server a second time beside our PodMonitoring.
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                enable_components=MONITORING_COMPONENTS,
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+            ),
             addons_config=gcp.container.ClusterAddonsConfigArgs(
                 gcs_fuse_csi_driver_config=gcp.container.ClusterAddonsConfigGcsFuseCsiDriverConfigArgs(enabled=True)),
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(),

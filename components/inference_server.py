@@ -49,6 +49,10 @@ class InferenceServerArgs:
     # outlive them on destroy; passed as resources, not names, so Pulumi orders both ways.
     depends_on: Sequence[pulumi.Resource] = ()
     weights: Optional["BucketWeights"] = None  # None: the engine downloads from the Hub (weightSource hub)
+    # With an HPA the replica count is its business: the Deployment states none (a count here would
+    # be reset by every `pulumi up`, or conflict under server-side apply with the HPA's field
+    # manager, pulumi-kubernetes #2569). Sizing (timeouts, budget, spread) follows the most replicas.
+    max_replicas: Optional[int] = None  # set when autoscaled
 
 
 MODEL_PATH = "/models"  # where the bucket's prefix is mounted, read-only; the engine's model path
@@ -197,6 +201,7 @@ class InferenceServer(pulumi.ComponentResource):
         super().__init__("llmserving:k8s:InferenceServer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         port = args.engine.port
+        most = args.max_replicas or args.replicas
         labels = {"app": args.name, "app.kubernetes.io/name": args.name, "app.kubernetes.io/part-of": "gke-llm-serving"}
         selector = {"app": args.name}
 
@@ -208,12 +213,12 @@ class InferenceServer(pulumi.ComponentResource):
                 labels=labels,
                 # The provider waits for the whole roll-out (10 minutes by default): cover node
                 # provisioning plus the cold start of every replica it replaces in turn.
-                annotations={"pulumi.com/timeoutSeconds": str(rollout_seconds(args.replicas, args.replica_budget_seconds))},
+                annotations={"pulumi.com/timeoutSeconds": str(rollout_seconds(most, args.replica_budget_seconds))},
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=args.replicas,
+                replicas=None if args.max_replicas else args.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                strategy=strategy(args.replicas),
+                strategy=strategy(most),
                 # Kubernetes marks the roll-out failed when no pod became ready for this long; the
                 # clock restarts at each ready pod, so one replica's budget is the right size.
                 progress_deadline_seconds=args.replica_budget_seconds,
@@ -253,7 +258,7 @@ class InferenceServer(pulumi.ComponentResource):
             opts=child,
         )
 
-        if args.replicas >= 2:
+        if most >= 2:
             self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{args.name}-pdb", namespace=args.namespace, labels=labels),
@@ -265,6 +270,8 @@ class InferenceServer(pulumi.ComponentResource):
             )
 
         self.service_name = self.service.metadata.name
+        self.name = args.name  # the Deployment's fixed name
+        self.selector = selector  # what selects the pods (the PodMonitoring and HPA use it)
         self.port = port
         if args.exposure == "cluster-ip":
             self.endpoint = pulumi.Output.all(self.service.metadata.name, self.service.metadata.namespace).apply(
@@ -329,7 +336,7 @@ class InferenceServer(pulumi.ComponentResource):
                 # On the pod template (the tutorial put it on the Deployment spec, which the API
                 # rejects), and alone: GKE rejects gke-spot or gke-accelerator selectors beside it.
                 node_selector={"cloud.google.com/compute-class": args.compute_class_name},
-                affinity=affinity({"app": args.name}, args.replicas),
+                affinity=affinity({"app": args.name}, args.max_replicas or args.replicas),
                 termination_grace_period_seconds=engine.grace_seconds,
                 automount_service_account_token=False,
                 # Its own ServiceAccount, allowed to read the model bucket and nothing else.

@@ -44,6 +44,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components import identity
+from components.cluster import SYSTEM_POOL_LABELS as SYSTEM_POOL_SELECTOR  # the CPU pool
 
 IMAGE = "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0"
 SOURCE = ("GoogleCloudPlatform/k8s-stackdriver@673c7dd872a7d8b7c1a26c2af7cca7c33549efa0:"
@@ -51,7 +52,6 @@ SOURCE = ("GoogleCloudPlatform/k8s-stackdriver@673c7dd872a7d8b7c1a26c2af7cca7c33
 NAMESPACE = "custom-metrics"
 NAME = "custom-metrics-stackdriver-adapter"  # the Deployment, Service and ServiceAccount
 ROLE = "roles/monitoring.viewer"
-SYSTEM_POOL_SELECTOR = {"llm-serving/role": "system"}  # components/cluster.py labels the system pool so
 
 # group, version, versionPriority, as Google's manifest registers them. v1beta2 of custom metrics has
 # the higher priority, so clients that negotiate get it; the HPA controller asks for what it needs.

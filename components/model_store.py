@@ -170,6 +170,16 @@ class ModelStore(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*grants, loader_sa]),
         )
+        # The loader serves nothing: no ingress at all (egress stays open for the Hub and Cloud Storage).
+        self.loader_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-loader-isolation",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="model-loader-isolation", namespace=args.namespace,
+                                                labels={"app.kubernetes.io/part-of": "gke-llm-serving"}),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": "model-loader"}),
+                policy_types=["Ingress"]),
+            opts=child,
+        )
         self.register_outputs({"bucket_name": self.bucket_name, "server_account": self.server_account})
 
     @staticmethod
@@ -194,7 +204,7 @@ class ModelStore(pulumi.ComponentResource):
                 env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in plain.items()]
                 + [k8s.core.v1.EnvVarArgs(name="HF_TOKEN", value_from=token)],
                 resources=k8s.core.v1.ResourceRequirementsArgs(
-                    requests={"cpu": "1", "memory": "2Gi"}, limits={"memory": "4Gi"}),
+                    requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "4Gi"}),
                 volume_mounts=[k8s.core.v1.VolumeMountArgs(name="models", mount_path=LOADER_MOUNT)],
                 security_context=k8s.core.v1.SecurityContextArgs(
                     allow_privilege_escalation=False, privileged=False,

@@ -1,12 +1,13 @@
 """What a model server exports to Prometheus: the names the HPA, the PodMonitoring, the dashboard
-and the alerts are built from. Plain data, one instance per engine; a wrong name here makes the HPA
-wait forever for a metric that never comes, so every name below is checked against a source.
+and the alerts are built from. Plain data, one instance per engine, in the engine's module
+(components/engines/tgi.py, vllm.py); a wrong name makes the HPA wait forever for a metric that never
+comes, so every name is checked against a source.
 
 Sources, read for these names:
 - TGI: huggingface/text-generation-inference docs/source/reference/metrics.md @db931fcf (TGI 3.x
   metrics reference), and router/src/server.rs @db931fcf: the router serves `/metrics` on its main
-  HTTP port in the unauthenticated `info_routes` (besides the separate PROMETHEUS_PORT listener,
-  default 9000, of launcher/src/main.rs). The names as Managed Prometheus stores them
+  HTTP port in the unauthenticated `info_routes`. (The PROMETHEUS_PORT listener of 3.3+ serves nothing:
+  the router drops the exporter future that would bind it, router/src/server.rs@v3.3.7.) The names as Managed Prometheus stores them
   (`prometheus.googleapis.com/tgi_request_count/counter`, ...) are in
   GoogleCloudPlatform/monitoring-dashboard-samples integrations/tgi/prometheus_metadata.yaml and
   dashboards/tgi/tgi-prometheus.json @25d8c3e8.
@@ -39,32 +40,3 @@ class ServerMetrics:
     generated_tokens_kind: TokensKind
     port_name: str = "http"  # the named container port that serves `path`
     path: str = "/metrics"
-
-
-TGI_METRICS = ServerMetrics(
-    engine="tgi",
-    queue="tgi_queue_size",  # Gauge "Current queue size"
-    running="tgi_batch_current_size",  # Gauge "Current batch size"
-    request_latency="tgi_request_duration",  # Histogram "Total time spent processing the request (e2e latency)"
-    # TGI has no time-to-first-token histogram. tgi_request_queue_duration is the time in the queue
-    # only (no prefill), so it is not shown as if it were TTFT.
-    time_to_first_token=None,
-    # Histogram "Generated tokens per request": rate(_sum) is tokens per second. It is recorded when a
-    # request ends, so a long generation shows up at its end, not while it streams.
-    generated_tokens="tgi_request_generated_tokens",
-    generated_tokens_kind="histogram",
-)
-
-VLLM_METRICS = ServerMetrics(
-    engine="vllm",
-    queue="vllm:num_requests_waiting",  # Gauge "Number of requests waiting to be processed."
-    running="vllm:num_requests_running",  # Gauge "Number of requests in model execution batches."
-    request_latency="vllm:e2e_request_latency_seconds",  # Histogram "e2e request latency in seconds"
-    time_to_first_token="vllm:time_to_first_token_seconds",  # Histogram "time to first token in seconds"
-    # Counter `vllm:generation_tokens` in code; prometheus_client exposes it as ..._total, and GMP
-    # stores prometheus.googleapis.com/vllm:generation_tokens_total/counter.
-    generated_tokens="vllm:generation_tokens_total",
-    generated_tokens_kind="counter",
-)
-
-METRICS_BY_ENGINE = {m.engine: m for m in (TGI_METRICS, VLLM_METRICS)}

@@ -18,17 +18,40 @@ def _money(value) -> str:
 
 def ladder(s: Settings) -> list[str]:
     m = s.machine
-    lines = [f"Capacity ladder ({s.compute_class_name}), {s.replicas} replica(s) of {m.name}: "
+    low, high = s.replicas, s.max_replicas
+    count = f"{low}-{high}" if high != low else f"{low}"
+    columns = (f"{'$/h at ' + str(low):>10} {'$/h at ' + str(high):>10}" if high != low else f"{'$/h deployment':>15}")
+    lines = [f"Capacity ladder ({s.compute_class_name}), {count} replica(s) of {m.name}: "
              f"{m.gpu_count}x {m.gpu} ({m.total_gpu_memory_gb} GB), {m.vcpus} vCPU, {m.memory_gb} GB",
-             f"  {'#':<2} {'tier':<11} {'machine':<17} {'GPUs':<5} {'$/h per replica':>16} {'$/h deployment':>15}  price source"]
+             f"  {'#':<2} {'tier':<11} {'machine':<17} {'GPUs':<5} {'$/h per replica':>16} {columns}  price source"]
     for i, tier in enumerate(s.capacity, 1):
         price = catalog.tier_price(m, tier, s.price_overrides)
-        total = None if price.per_hour is None else price.per_hour * s.replicas
+
+        def total(n: int):
+            return None if price.per_hour is None else price.per_hour * n
+
+        cost = (f"{_money(total(low)):>10} {_money(total(high)):>10}" if high != low else f"{_money(total(low)):>15}")
         lines.append(f"  {i:<2} {tier:<11} {m.gce_machine_type:<17} {m.gpu_count:<5} "
-                     f"{_money(price.per_hour):>16} {_money(total):>15}  {price.source}")
+                     f"{_money(price.per_hour):>16} {cost}  {price.source}")
     lines.append(f"  GPU nodes only (system pool and control plane extra); prices from {catalog.PRICE_SOURCE}"
                  + (", not your region" if not s.region.startswith("us-central1") else ""))
     return lines
+
+
+def operations(s: Settings, ev: Evaluation) -> list[str]:
+    metrics = s.engine.metrics
+    if s.autoscaling:
+        a = s.autoscaling
+        scaling = (f"Autoscaling: {a.min_replicas}-{a.max_replicas} replicas on {metrics.queue} "
+                   f"(target {a.target_queue_size:g} waiting per replica), via the Custom Metrics Stackdriver Adapter")
+    else:
+        scaling = f"Autoscaling: off, {s.replicas} replica(s) (set autoscaling.maxReplicas to scale on {metrics.queue})"
+    channel = (f"e-mail to {s.alert_email}" if s.alert_email
+               else "no notification channel (set alertEmail): incidents show in the console only")
+    return [scaling,
+            f"Dashboard: {ev.outputs.get('dashboardUrl')}",
+            f"Alerts: 4 policies (no ready replica, queue above target at max replicas, server pod pending, "
+            f"Spot preemption); {channel}"]
 
 
 def model_fit(s: Settings) -> list[str]:
@@ -87,7 +110,7 @@ def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list
     counts = Counter(r.type for r in ev.resources if r.custom)
     lines = [f"Plan for stack {stack}: {sum(counts.values())} resources, files in {out_dir}/", "Resources:"]
     lines += [f"  {n:>3}  {t}" for t, n in sorted(counts.items())]
-    lines += [""] + ladder(s) + [""] + model_fit(s) + [""] + weights(s) + [""]
+    lines += [""] + ladder(s) + [""] + model_fit(s) + [""] + weights(s) + [""] + operations(s, ev) + [""]
     lines.append(f"Endpoint: {ev.outputs.get('endpoint')} (exposure {s.exposure}); "
                  "the queryCommand output reaches the model")
     if problems:

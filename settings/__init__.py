@@ -54,7 +54,10 @@ class Settings:
     quantize: catalog.Quantization
     machine: catalog.Machine
     capacity: tuple[str, ...]
-    replicas: int
+    replicas: int  # fixed count, or the autoscaler's minimum
+    autoscaling: Optional["Autoscaling"]  # None: a fixed replica count
+    gpu_quota: int
+    alert_email: Optional[str]
     image: str
     hf_home: str
     hf_token: pulumi.Output  # secret
@@ -83,6 +86,10 @@ class Settings:
     network: str
     cache_storage_class: str
     price_overrides: dict[str, float]
+
+    @property
+    def max_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
 
     @property
     def shards(self) -> int:
@@ -123,6 +130,59 @@ class Settings:
 
 
 NODE_PROVISIONING_SECONDS = 20 * 60
+
+# Google's guidance for queue-size targets: "start with a value between 3-5 and gradually increase it
+# until requests reach the preferred latency" (GKE best practices, autoscaling LLM inference on GPUs).
+DEFAULT_TARGET_QUEUE_SIZE = 4
+AUTOSCALING_KEYS = ("minReplicas", "maxReplicas", "targetQueueSize")
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    target_queue_size: float
+
+
+def _autoscaling(r: Reader, machine: catalog.Machine, quota: int) -> tuple[Optional[Autoscaling], Optional[int]]:
+    """(autoscaling, fixed count): off when absent or min == max (then the fixed count is that)."""
+    raw = r.raw("autoscaling")
+    if raw is None:
+        return None, None
+    fix = 'give {"minReplicas": 1, "maxReplicas": 3, "targetQueueSize": 4}'
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ConfigError("autoscaling", raw, "not an object", fix)
+    unknown = sorted(set(value) - set(AUTOSCALING_KEYS))
+    if unknown:
+        raise ConfigError("autoscaling", value, f"unknown key {unknown[0]!r}", f"use only {_names(AUTOSCALING_KEYS)}")
+
+    def whole(key: str, default: Optional[int]) -> int:
+        v = value.get(key, default)
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
+            raise ConfigError("autoscaling", value, f"{key} must be a whole number of replicas, 1 or more", fix)
+        return int(v)
+
+    low = whole("minReplicas", 1)
+    high = whole("maxReplicas", None)
+    if low > high:
+        raise ConfigError("autoscaling", value, f"minReplicas {low} is above maxReplicas {high}", "make minReplicas <= maxReplicas")
+    target = value.get("targetQueueSize", DEFAULT_TARGET_QUEUE_SIZE)
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0 or not math.isfinite(target):
+        raise ConfigError("autoscaling", value, "targetQueueSize must be a positive number of waiting requests per replica",
+                          f"use e.g. {DEFAULT_TARGET_QUEUE_SIZE} (Google suggests starting at 3-5)")
+    gpus = (high + 1) * machine.gpu_count  # NAP allows one spare GPU node (catalog.nap_limits)
+    if gpus > quota:
+        most = max(1, quota // machine.gpu_count - 1)
+        raise ConfigError("autoscaling", value,
+                          f"maxReplicas {high} needs up to {gpus} {machine.gpu} GPUs ({machine.gpu_count} per replica plus a spare node), above gpuQuota {quota}",
+                          f"use maxReplicas {most} or less, or raise the project's preemptible GPU quota and gpuQuota")
+    if low == high:
+        return None, low
+    return Autoscaling(low, high, float(target)), None
 
 
 def _names(items) -> str:
@@ -348,6 +408,16 @@ def load() -> Settings:
     quantize = _quantize(r, engine, model, machine)
     capacity = _capacity(r, machine)
     replicas = r.integer("replicas", 1, 0, 100, "use a whole number of model servers, 0 or more (2 or more for high availability)")
+    quota = r.integer("gpuQuota", 16, 1, 10000, "give the preemptible GPU quota of the region for this GPU type, e.g. 16")
+    autoscaling, fixed = _autoscaling(r, machine, quota)
+    if autoscaling or fixed is not None:
+        chosen = fixed if fixed is not None else autoscaling.min_replicas
+        if replicas not in (1, chosen):  # 1 is the Pulumi.yaml default, which the CLI always passes
+            pulumi.log.warn(f"replicas {replicas} is ignored while autoscaling is set; the count comes from autoscaling")
+        replicas = chosen
+    alert_email = r.raw("alertEmail")
+    if alert_email is not None and names.email(alert_email):
+        raise ConfigError("alertEmail", alert_email, names.email(alert_email), "give one address, e.g. oncall@example.com")
     _check_shards(model, machine, quantize)
     _check_fit(model, machine, quantize, engine)
 
@@ -441,6 +511,9 @@ def load() -> Settings:
         machine=machine,
         capacity=capacity,
         replicas=replicas,
+        autoscaling=autoscaling,
+        gpu_quota=quota,
+        alert_email=alert_email,
         image=image,
         hf_home=r.checked("hfHome", default_home, names.absolute_path, "give the absolute path of the weight cache in the image, e.g. /data"),
         hf_token=pulumi.Output.secret(token),

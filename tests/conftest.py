@@ -33,12 +33,19 @@ def deploy():
     return evaluate
 
 
+def server(ev: harness.Evaluation) -> harness.Recorded:
+    """The model server's Deployment (prod also has the metrics adapter's)."""
+    found = [r for r in ev.of_type("kubernetes:apps/v1:Deployment") if r.plain["metadata"].get("name") == "llm"]
+    assert len(found) == 1, [r.name for r in ev.of_type("kubernetes:apps/v1:Deployment")]
+    return found[0]
+
+
 def container(ev: harness.Evaluation) -> dict:
-    return ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]["containers"][0]
+    return server(ev).plain["spec"]["template"]["spec"]["containers"][0]
 
 
 def pod_spec(ev: harness.Evaluation) -> dict:
-    return ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]
+    return server(ev).plain["spec"]["template"]["spec"]
 
 
 def secret_name(ev: harness.Evaluation) -> str:

@@ -10,8 +10,9 @@ from components.autoscaling import (
     MAX_PERIOD_SECONDS, MAX_STABILIZATION_SECONDS, AutoscalingArgs, InvalidAutoscaling, ServerAutoscaling,
     adapter_metric_name,
 )
-from components.server_metrics import TGI_METRICS, VLLM_METRICS
-from conftest import evaluate
+from components.engines.tgi import METRICS as TGI_METRICS
+from components.engines.vllm import METRICS as VLLM_METRICS
+from conftest import server, evaluate
 from planner.render import redact
 from planner.validate import validate_object
 
@@ -104,7 +105,7 @@ def test_pod_monitoring_scrapes_the_engines_named_port_and_path(metrics):
 def test_pod_monitoring_selects_the_servers_pods_and_names_a_port_they_have():
     """Against the Deployment the program renders today (TGI): the selector is a subset of the pod
     labels and the port name is one of the container's ports."""
-    deployment = evaluate().one("kubernetes:apps/v1:Deployment").plain
+    deployment = server(evaluate()).plain
     template = deployment["spec"]["template"]
     selector = deployment["spec"]["selector"]["matchLabels"]
     pm = run(args(TGI_METRICS, selector=selector)).one(POD_MONITORING).plain

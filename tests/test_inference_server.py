@@ -3,14 +3,14 @@
 import math
 
 from components import inference_server as srv
-from conftest import container, env_of, evaluate, pod_spec, secret_name
+from conftest import server, container, env_of, evaluate, pod_spec, secret_name
 
 GIB_PER_REPLICA = 85  # allocatable memory of g2-standard-24 less GKE daemons (catalog.pod_resources)
 
 
 def test_node_selector_is_the_compute_class_alone_on_the_pod_template():
     ev = evaluate()
-    deployment = ev.one("kubernetes:apps/v1:Deployment").plain
+    deployment = server(ev).plain
     assert "nodeSelector" not in deployment["spec"]
     assert pod_spec(ev)["nodeSelector"] == {"cloud.google.com/compute-class": "dws-model-inference-class"}
 
@@ -81,7 +81,7 @@ def test_startup_budget_is_configurable_and_pulumi_waits_for_it():
     ev = evaluate(startupTimeoutMinutes=60, flexStartLeadTimeSeconds=4500)
     startup = container(ev)["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] == 3600
-    deployment = ev.one("kubernetes:apps/v1:Deployment").plain
+    deployment = server(ev).plain
     assert deployment["spec"]["progressDeadlineSeconds"] >= 3600
     assert int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) >= 3600
 
@@ -97,13 +97,13 @@ def test_shutdown_fits_spot_notice():
 
 
 def test_single_replica_recreates_instead_of_surging_a_second_gpu_node():
-    deployment = evaluate().one("kubernetes:apps/v1:Deployment").plain
+    deployment = server(evaluate()).plain
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_several_replicas_roll_one_at_a_time_without_surge():
-    deployment = evaluate(replicas=3).one("kubernetes:apps/v1:Deployment").plain
+    deployment = server(evaluate(replicas=3)).plain
     assert deployment["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
@@ -117,13 +117,13 @@ def test_service_is_cluster_ip_named_as_the_tutorial_expects():
 
 def test_service_selector_matches_the_pods():
     ev = evaluate()
-    labels = ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["metadata"]["labels"]
+    labels = server(ev).plain["spec"]["template"]["metadata"]["labels"]
     selector = ev.one("kubernetes:core/v1:Service").plain["spec"]["selector"]
     assert selector.items() <= labels.items()
 
 
 def test_rollout_budget_covers_node_provisioning_and_cold_start():
-    deployment = evaluate().one("kubernetes:apps/v1:Deployment").plain
+    deployment = server(evaluate()).plain
     assert deployment["spec"]["progressDeadlineSeconds"] == 23 * 60 + 20 * 60
     assert math.isclose(int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]), 43 * 60)
 

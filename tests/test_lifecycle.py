@@ -6,7 +6,7 @@ import pytest
 
 from components import inference_server as srv
 from components.cluster import CLUSTER_IGNORED_FIELDS
-from conftest import TOKEN, env_of, evaluate, secret_name
+from conftest import server, TOKEN, env_of, evaluate, secret_name
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -46,7 +46,7 @@ def test_deployment_depends_on_the_compute_class_resource_and_the_secret():
 @pytest.mark.parametrize("replicas, waves", [(1, 1), (2, 2), (4, 4), (0, 1)])
 def test_pulumi_waits_for_every_replica_of_a_one_at_a_time_rollout(replicas, waves):
     ev = evaluate(replicas=replicas)
-    deployment = ev.one(DEPLOYMENT).plain
+    deployment = server(ev).plain
     budget = ev.result["s"].replica_budget_seconds
     assert budget == ev.result["s"].startup_seconds + 20 * 60  # cold-start budget + node provisioning
     assert int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) == waves * budget
@@ -64,7 +64,7 @@ def test_rotated_token_goes_to_a_new_secret_created_before_the_old_one_is_delete
     # The pods refer to the Secret by that name: a new name is a new pod template, so pods roll.
     assert env_of(first)["HF_TOKEN"] == env_of(same)["HF_TOKEN"]
     assert env_of(rotated)["HF_TOKEN"]["secretKeyRef"]["name"] == secret_name(rotated) != secret_name(first)
-    template = first.one(DEPLOYMENT).plain["spec"]["template"]
+    template = server(first).plain["spec"]["template"]
     assert TOKEN not in str(template)
 
 

@@ -7,7 +7,7 @@ import pytest
 import catalog
 from catalog import loading
 from components import model_store
-from conftest import PROJECT, TOKEN, container, env_of, evaluate, pod_spec, secret_name
+from conftest import server, PROJECT, TOKEN, container, env_of, evaluate, pod_spec, secret_name
 from planner import render, validate
 from planner.harness import MOCK_PROJECT_NUMBER
 
@@ -48,8 +48,8 @@ def test_server_may_only_read_and_loader_only_write_this_bucket(stack):
     assert set(grants) == {"roles/storage.objectViewer", "roles/storage.objectUser"}
     assert grants["roles/storage.objectViewer"]["member"] == principal("llm", "llm-server")
     assert grants["roles/storage.objectUser"]["member"] == principal("llm", "model-loader")
-    # Nothing project-wide: the only project IAM members are the node account's.
-    assert all(m.plain["member"].startswith("serviceAccount:") for m in ev.of_type("gcp:projects/iAMMember:IAMMember"))
+    # Nothing project-wide for storage: the weights' grants are on the bucket only.
+    assert not any("storage" in m.plain["role"] for m in ev.of_type("gcp:projects/iAMMember:IAMMember"))
     accounts = {a.plain["metadata"]["name"] for a in ev.of_type("kubernetes:core/v1:ServiceAccount")}
     assert {"llm-server", "model-loader"} <= accounts
     # The identity pool exists only once the cluster does.
@@ -60,7 +60,7 @@ def test_server_may_only_read_and_loader_only_write_this_bucket(stack):
 def test_pods_mount_the_models_prefix_read_only_through_the_csi_driver(stack):
     ev = evaluate(stack)
     spec = pod_spec(ev)
-    annotations = ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["metadata"]["annotations"]
+    annotations = server(ev).plain["spec"]["template"]["metadata"]["annotations"]
     assert annotations["gke-gcsfuse/volumes"] == "true"
     assert annotations["gke-gcsfuse/cpu-request"] == str(loading.SIDECAR_CPU)
     assert annotations["gke-gcsfuse/memory-limit"] == "0"
@@ -160,7 +160,7 @@ def test_loader_script_is_idempotent_and_writes_its_marker_last(tmp_path, monkey
 
 
 def test_deployment_waits_for_the_loader_and_the_read_grant():
-    deployment = evaluate().one("kubernetes:apps/v1:Deployment")
+    deployment = server(evaluate())
     assert any(d.startswith("kubernetes:batch/v1:Job::models-loader") for d in deployment.opts.depends_on)
     assert "gcp:storage/bucketIAMMember:BucketIAMMember::models-server-reads" in deployment.opts.depends_on
 

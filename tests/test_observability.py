@@ -10,7 +10,8 @@ import pytest
 from components.observability import (
     InvalidObservability, Observability, ObservabilityArgs, dashboard_url, preemption_filter, prune,
 )
-from components.server_metrics import TGI_METRICS, VLLM_METRICS
+from components.engines.tgi import METRICS as TGI_METRICS
+from components.engines.vllm import METRICS as VLLM_METRICS
 from conftest import PROJECT, evaluate
 from planner.harness import MOCK_PROJECT_NUMBER
 

@@ -35,9 +35,13 @@ def test_plan_renders_and_validates_each_stack(tmp_path, capsys, stack):
     code, out, err, files = plan(tmp_path, capsys, stack)
     assert code == 0, out + err
     kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in (files / "k8s").glob("*.yaml"))
-    expected = ["ComputeClass", "Deployment", "Job", "Namespace", "NetworkPolicy", "Secret", "Service",
+    expected = ["ComputeClass", "Deployment", "Job", "Namespace", "NetworkPolicy", "PodMonitoring", "Secret", "Service",
                 "ServiceAccount", "ServiceAccount"]
-    assert kinds == sorted(expected + (["PodDisruptionBudget"] if stack == "prod" else []))
+    if stack == "dev":
+        assert kinds == sorted(expected)
+    else:  # prod autoscales: a budget, the HPA and the metrics adapter's objects besides
+        extra = ["PodDisruptionBudget", "HorizontalPodAutoscaler", "APIService", "ClusterRole", "ClusterRoleBinding"]
+        assert set(kinds) >= set(expected + extra) and kinds.count("APIService") == 3
     assert (files / "gcp").glob("*-cluster-llm-gke.yaml")
     assert "Validation: " in out and "FAILED" not in out
 

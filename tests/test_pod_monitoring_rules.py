@@ -4,7 +4,8 @@ import pytest
 
 from components import pod_monitoring_rules as rules
 from components.autoscaling import AutoscalingArgs, pod_monitoring
-from components.server_metrics import TGI_METRICS, VLLM_METRICS
+from components.engines.tgi import METRICS as TGI_METRICS
+from components.engines.vllm import METRICS as VLLM_METRICS
 from planner.validate import validate_object
 
 

@@ -4,7 +4,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 import catalog
 from catalog import loading
-from conftest import evaluate
+from conftest import server, evaluate
 from planner import render, validate
 
 TIERS = ["spot", "flex-start", "on-demand"]
@@ -60,5 +60,5 @@ def test_valid_settings_always_render_valid_manifests(config):
     problems = [p for o in objects for p in validate.validate_object(o)]
     assert problems == []
     machine = catalog.machines()[config["machineType"]]
-    container = ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]["containers"][0]
+    container = server(ev).plain["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == str(machine.gpu_count)

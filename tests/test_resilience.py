@@ -3,16 +3,18 @@
 import pytest
 
 from components import inference_server as srv
-from conftest import container, evaluate, pod_spec
+from conftest import server, container, evaluate, pod_spec
 
 
 def pdbs(ev):
     return ev.of_type("kubernetes:policy/v1:PodDisruptionBudget")
 
 
-def test_prod_stack_runs_two_replicas_on_three_tiers_with_protection():
+def test_prod_stack_runs_two_to_four_replicas_on_three_tiers_with_protection():
     ev = evaluate("prod")
-    assert ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["replicas"] == 2
+    assert "replicas" not in server(ev).plain["spec"]  # the HPA owns the count
+    hpa = ev.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").plain["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 4)
     priorities = ev.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"]
     assert [("spot" if p.get("spot") else "flex-start" if "flexStart" in p else "on-demand") for p in priorities] == ["spot", "flex-start", "on-demand"]
     assert ev.one("gcp:container/cluster:Cluster").plain["deletionProtection"] is True
@@ -49,7 +51,7 @@ def test_startup_budget_covers_the_cold_start_estimate_and_nothing_kills_a_loadi
     after_node = sum(step.seconds for step in s.cold_start[1:])  # all but the node's boot
     assert budget >= 2 * after_node and budget == s.startup_seconds
     assert "livenessProbe" not in c
-    deployment = ev.one("kubernetes:apps/v1:Deployment").plain
+    deployment = server(ev).plain
     assert deployment["spec"]["progressDeadlineSeconds"] >= budget
     assert int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]) >= budget
 
@@ -77,7 +79,7 @@ def test_shutdown_pause_and_grace_fit_spot_notice(stack):
     ("prod", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}),
 ])
 def test_rollouts_never_need_extra_gpus(stack, strategy):
-    assert evaluate(stack).one("kubernetes:apps/v1:Deployment").plain["spec"]["strategy"] == strategy
+    assert server(evaluate(stack)).plain["spec"]["strategy"] == strategy
 
 
 def test_lead_time_not_above_startup_budget_is_refused_only_when_flex_start_is_used():

@@ -3,7 +3,7 @@
 import pytest
 
 import settings
-from conftest import TOKEN, evaluate
+from conftest import server, TOKEN, evaluate
 
 BAD = [
     # (config, key the message must name, words it must contain)
@@ -40,6 +40,15 @@ BAD = [
     ({"systemMachineType": "g2-standard-4"}, "systemMachineType", "not a general-purpose machine type"),
     ({"priceSpot": "cheap"}, "priceSpot", "not a price"),
     ({"priceFlexStart": "-1"}, "priceFlexStart", "not a price"),
+    ({"alertEmail": "oncall"}, "alertEmail", "not an e-mail address"),
+    ({"gpuQuota": 0}, "gpuQuota", "outside 1..10000"),
+    ({"autoscaling": {"minReplicas": 3, "maxReplicas": 2}}, "autoscaling", "minReplicas 3 is above maxReplicas 2"),
+    ({"autoscaling": {"maxReplicas": 3, "targetQueueSize": 0}}, "autoscaling", "targetQueueSize must be a positive number"),
+    ({"autoscaling": {"maxReplicas": 3, "targetQueueSize": -2}}, "autoscaling", "targetQueueSize must be a positive number"),
+    ({"autoscaling": {"maxReplicas": 8}}, "autoscaling", "maxReplicas 8 needs up to 18 NVIDIA L4 GPUs"),
+    ({"autoscaling": {"maxReplicas": 4}, "gpuQuota": 8}, "autoscaling", "use maxReplicas 3 or less"),
+    ({"autoscaling": {"maxReplicas": 2, "minReplica": 1}}, "autoscaling", "unknown key 'minReplica'"),
+    ({"autoscaling": "lots"}, "autoscaling", "not an object"),
     ({"priceOnDemand": "nan"}, "priceOnDemand", "not a price"),
     ({"engine": "sglang"}, "engine", "unknown serving engine"),
     ({"engine": "vllm", "quantize": "bitsandbytes-nf4"}, "quantize", "vllm cannot run it"),
@@ -106,7 +115,7 @@ def test_a_model_that_does_not_fit_gets_the_cheapest_machine_that_would():
 def test_uncatalogued_model_is_allowed_with_a_warning():
     ev = evaluate(model="acme/tiny-chat", weightSource="hub")
     assert any("not in the catalog" in w and "modelParamsBillion" in w for w in ev.warnings)
-    env = {e["name"]: e.get("value") for e in ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in server(ev).plain["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODEL_ID"] == "acme/tiny-chat"
     assert "MAX_TOTAL_TOKENS" not in env  # TGI infers its limits for a model we know nothing about
 
@@ -114,7 +123,7 @@ def test_uncatalogued_model_is_allowed_with_a_warning():
 def test_uncatalogued_model_with_a_size_is_checked_and_accepted_when_it_fits():
     ev = evaluate(model="acme/small-7b", modelParamsBillion="7")
     assert not any("not in the catalog" in w for w in ev.warnings)
-    env = {e["name"]: e.get("value") for e in ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in server(ev).plain["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert int(env["MAX_INPUT_TOKENS"]) < int(env["MAX_TOTAL_TOKENS"])  # sized from the given parameter count
 
 
@@ -126,7 +135,7 @@ def test_capacity_accepts_a_plain_comma_separated_string():
 
 def test_zero_replicas_is_allowed_to_park_the_deployment():
     ev = evaluate(replicas=0)
-    assert ev.one("kubernetes:apps/v1:Deployment").plain["spec"]["replicas"] == 0
+    assert server(ev).plain["spec"]["replicas"] == 0
 
 
 def test_plaintext_api_key_is_warned_about():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from components.server_metrics import ServerMetrics
+
 
 @dataclass(frozen=True)
 class Launch:
@@ -27,18 +29,6 @@ class Container:
     command: Optional[list[str]]
     args: list[str]
     env: dict[str, str]
-
-
-@dataclass(frozen=True)
-class ServerMetrics:
-    """Prometheus metrics an engine exports, for scraping, the HPA and the dashboard."""
-    path: str
-    queue: str  # gauge: requests waiting (the HPA's metric)
-    running: str  # gauge: requests in the running batch
-    request_latency: str  # histogram base name (no _bucket): end-to-end request seconds
-    time_to_first_token: Optional[str]  # histogram base name, when the engine has one
-    generated_tokens: str  # what sums output tokens (a counter, or a histogram's _sum)
-    generated_tokens_is_histogram: bool
 
 
 @dataclass(frozen=True)

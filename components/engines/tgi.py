@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from components.engines.base import Container, Engine, Launch, ServerMetrics
+from components.engines.base import Container, Engine, Launch
+from components.server_metrics import ServerMetrics
 
 # Google's TGI builds are versioned in the repository name: one repository per TGI release
 # (huggingface/Google-Cloud-Containers containers/tgi/gpu/<version>/Dockerfile; cu124.2-4 is TGI 2.4.0
@@ -46,15 +47,17 @@ UPSTREAM_HF_HOME = "/data"
 SPARSE_MOE_QUANTIZE = ("none", "fp8", "gptq", "awq", "marlin")
 
 METRICS = ServerMetrics(
-    # Served by the router on its HTTP port (router/src/server.rs, route /metrics). TGI metrics
-    # reference (docs/source/reference/metrics.md).
-    path="/metrics",
-    queue="tgi_queue_size",
-    running="tgi_batch_current_size",
-    request_latency="tgi_request_duration",
-    time_to_first_token=None,  # TGI has no TTFT histogram; queue + prefill durations come closest
+    engine="tgi",
+    queue="tgi_queue_size",  # Gauge "Current queue size"
+    running="tgi_batch_current_size",  # Gauge "Current batch size"
+    request_latency="tgi_request_duration",  # Histogram "Total time spent processing the request (e2e latency)"
+    # TGI has no time-to-first-token histogram. tgi_request_queue_duration is the time in the queue
+    # only (no prefill), so it is not shown as if it were TTFT.
+    time_to_first_token=None,
+    # Histogram "Generated tokens per request": rate(_sum) is tokens per second. It is recorded when a
+    # request ends, so a long generation shows up at its end, not while it streams.
     generated_tokens="tgi_request_generated_tokens",
-    generated_tokens_is_histogram=True,
+    generated_tokens_kind="histogram",
 )
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from components.engines.base import Container, Engine, Launch, ServerMetrics
+from components.engines.base import Container, Engine, Launch
+from components.server_metrics import ServerMetrics
 
 # Out since 2026-10-17 with no patch release after it; has --shutdown-timeout (from 0.18.0) and
 # Marlin MoE kernels for AWQ and GPTQ Mixtral on sm89 (L4). Unsuffixed tags from 0.20 are CUDA 13
@@ -31,13 +32,15 @@ HF_HOME = "/root/.cache/huggingface"  # the image sets none; huggingface_hub's d
 QUANTIZATION_FLAG = {"awq": "awq_marlin", "gptq": "gptq_marlin", "fp8": "fp8", "compressed-tensors": "compressed-tensors"}
 
 METRICS = ServerMetrics(
-    path="/metrics",
-    queue="vllm:num_requests_waiting",
-    running="vllm:num_requests_running",
-    request_latency="vllm:e2e_request_latency_seconds",
-    time_to_first_token="vllm:time_to_first_token_seconds",
+    engine="vllm",
+    queue="vllm:num_requests_waiting",  # Gauge "Number of requests waiting to be processed."
+    running="vllm:num_requests_running",  # Gauge "Number of requests in model execution batches."
+    request_latency="vllm:e2e_request_latency_seconds",  # Histogram "e2e request latency in seconds"
+    time_to_first_token="vllm:time_to_first_token_seconds",  # Histogram "time to first token in seconds"
+    # Counter `vllm:generation_tokens` in code; prometheus_client exposes it as ..._total, and GMP
+    # stores prometheus.googleapis.com/vllm:generation_tokens_total/counter.
     generated_tokens="vllm:generation_tokens_total",
-    generated_tokens_is_histogram=False,
+    generated_tokens_kind="counter",
 )
 
 
