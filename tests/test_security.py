@@ -52,9 +52,14 @@ def test_env_holds_no_literal_secret_values():
 
 def test_network_policy_admits_only_the_model_port_and_is_enforced():
     ev = evaluate()
-    policy = ev.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").plain["spec"]
+    policies = {p.plain["metadata"]["name"]: p.plain["spec"] for p in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")}
+    policy = policies["llm-ingress"]
     assert policy["podSelector"] == {"matchLabels": {"app": "llm"}}
     assert policy["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}]
+    # The loader serves nothing: no ingress rule at all.
+    loader = policies["model-loader-isolation"]
+    assert loader["podSelector"] == {"matchLabels": {"app": "model-loader"}}
+    assert loader["policyTypes"] == ["Ingress"] and "ingress" not in loader
     assert ev.one("gcp:container/cluster:Cluster").plain["datapathProvider"] == "ADVANCED_DATAPATH"
 
 
