@@ -14,7 +14,8 @@ PROMPT = "[INST] How do I deploy a container on Kubernetes? [/INST]"
 def query_command(s: Settings, *, cluster_name: str, namespace: str, service: str, endpoint: str, port: int) -> str:
     """Credentials, then (for a ClusterIP service) a port-forward, then a curl to /v1/completions."""
     body = json.dumps({"model": s.model.model_id, "prompt": PROMPT, "max_tokens": 128, "temperature": 0.7})
-    steps = [f"gcloud container clusters get-credentials {cluster_name} --location {s.location} --project {s.project}"]
+    steps = [f"echo {shlex.quote(f'{s.engine.title} ({s.engine.name}) serving {s.model.model_id}')}",
+             f"gcloud container clusters get-credentials {cluster_name} --location {s.location} --project {s.project}"]
     if s.exposure == "cluster-ip":
         steps.append(f"(kubectl -n {namespace} port-forward service/{service} {port}:{port} >/dev/null &) && sleep 3")
         url = f"http://localhost:{port}"

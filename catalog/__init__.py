@@ -273,7 +273,7 @@ def _round_down(tokens: float) -> int:
     return max(1024, int(tokens) // 1024 * 1024)
 
 
-def token_plan(model: Model, fit_: Fit, dense_moe: bool = False) -> TokenPlan:
+def token_plan(model: Model, fit_: Fit, dense_moe: bool = False, chunk: int = 0) -> TokenPlan:
     """Default token limits for a model on a machine.
 
     TGI warms up by running one prefill of MAX_BATCH_PREFILL_TOKENS and fails with out-of-memory if
@@ -284,6 +284,9 @@ def token_plan(model: Model, fit_: Fit, dense_moe: bool = False) -> TokenPlan:
     MAX_INPUT_TOKENS <= MAX_BATCH_PREFILL_TOKENS (a prompt is prefilled in one batch), so P = input:
         input = (free / (n x kv) - reserve) / (1 + a / (n x kv))
     with reserve the output room kept below the total, then rounded down to 1024-token steps.
+
+    An engine that prefills long prompts in chunks (`chunk` tokens per step, vLLM) needs room for one
+    chunk only, and its prompts are not capped by it.
     """
     if not model.kv_bytes_per_token or fit_.kv_cache_gb <= 0:
         return TokenPlan(0, 0, 0, 0.0, 0)
@@ -292,9 +295,12 @@ def token_plan(model: Model, fit_: Fit, dense_moe: bool = False) -> TokenPlan:
     free = fit_.kv_cache_gb * 1e9
     total = min(model.max_context, free // per_request)
     reserve = min(1024, total // 4)
-    prefill = _round_down(min(total - reserve, (free / per_request - reserve) / (1 + a / per_request)))
+    if chunk:
+        prefill = chunk
+    else:
+        prefill = _round_down(min(total - reserve, (free / per_request - reserve) / (1 + a / per_request)))
     total = _round_down(min(model.max_context, (free - prefill * a) // per_request))
-    max_input = min(input_limit(total), prefill)
+    max_input = input_limit(total) if chunk else min(input_limit(total), prefill)
     kv_tokens = int((free - prefill * a) // model.kv_bytes_per_token)
     return TokenPlan(max_input, total, prefill if a else 0, prefill * a / 1e9, kv_tokens)
 

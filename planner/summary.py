@@ -60,11 +60,18 @@ def model_fit(s: Settings) -> list[str]:
         return [f"Engine: {engine}",
                 f"Model fit: {s.model.model_id} is not in the catalog; fit not checked (set modelParamsBillion)"]
     f, t = s.fit, s.tokens
-    tokens = (f"; MAX_INPUT_TOKENS {s.max_input_tokens}, MAX_TOTAL_TOKENS {s.max_total_tokens}"
-              if s.max_total_tokens else "")
-    prefill = (f" + warm-up prefill {t.prefill_gb:.1f} GB (MAX_BATCH_PREFILL_TOKENS {s.max_prefill_tokens}"
-               f"{', every expert per token' if s.model.moe and s.engine.dense_moe(s.quantize.name) else ''})"
-               if s.max_prefill_tokens else "")
+    if not s.max_total_tokens:
+        tokens = ""
+    elif s.engine.prefill_chunk:
+        tokens = f"; --max-model-len {s.max_total_tokens}"
+    else:
+        tokens = f"; MAX_INPUT_TOKENS {s.max_input_tokens}, MAX_TOTAL_TOKENS {s.max_total_tokens}"
+    if s.engine.prefill_chunk:
+        prefill = f" + prefill chunk {t.prefill_gb:.1f} GB ({s.max_prefill_tokens} tokens per step)" if s.max_prefill_tokens else ""
+    else:
+        prefill = (f" + warm-up prefill {t.prefill_gb:.1f} GB (MAX_BATCH_PREFILL_TOKENS {s.max_prefill_tokens}"
+                   f"{', every expert per token' if s.model.moe and s.engine.dense_moe(s.quantize.name) else ''})"
+                   if s.max_prefill_tokens else "")
     return [
         f"Engine: {engine}",
         f"Model fit: {s.model.model_id}, quantize {s.quantize.name}, tensor parallel {s.shards}",

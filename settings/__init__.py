@@ -102,7 +102,7 @@ class Settings:
 
     @property
     def tokens(self) -> catalog.TokenPlan:
-        return catalog.token_plan(self.model, self.fit, self.engine.dense_moe(self.quantize.name))
+        return catalog.token_plan(self.model, self.fit, self.engine.dense_moe(self.quantize.name), self.engine.prefill_chunk)
 
     @property
     def cold_start(self) -> list[catalog.loading.Step]:
@@ -467,14 +467,14 @@ def load() -> Settings:
         raise ConfigError("flexStartMaxRunDurationSeconds", max_run, f"not longer than the recycling lead time {lead}", "make it longer than flexStartLeadTimeSeconds, or 0")
 
     fit = catalog.fit(model, machine, quantize)
-    plan = catalog.token_plan(model, fit, engine.dense_moe(quantize.name))  # zeros for an unsized model
+    plan = catalog.token_plan(model, fit, engine.dense_moe(quantize.name), engine.prefill_chunk)  # zeros for an unsized model
     # 0 (the Pulumi.yaml default) means: derive from the GPU memory left for the KV cache.
     total = r.integer("maxTotalTokens", 0, 0, 1 << 20, "give a token count, or 0 to derive it") or plan.max_total
     derived_input = plan.max_input if total == plan.max_total else min(catalog.input_limit(total), plan.max_prefill or total)
     max_input = r.integer("maxInputTokens", 0, 0, 1 << 20, "give a token count below maxTotalTokens, or 0 to derive it") or derived_input
     if total and max_input >= total:
         raise ConfigError("maxInputTokens", max_input, f"the server needs the input limit below maxTotalTokens ({total})", f"use at most {total - 1}")
-    if plan.max_prefill and max_input > plan.max_prefill:
+    if plan.max_prefill and not engine.prefill_chunk and max_input > plan.max_prefill:
         raise ConfigError("maxInputTokens", max_input,
                           f"a prompt is prefilled in one batch, and a prefill of more than {plan.max_prefill} tokens "
                           f"does not fit beside the weights (warm-up would run out of GPU memory)",
@@ -493,7 +493,11 @@ def load() -> Settings:
         pulumi.log.warn(f"image {image} has no tag or digest; pin it with image: <repository>@sha256:<digest>")
     problem = engine.check_image(image, exposure)
     if problem:
-        raise ConfigError("image", image, problem, f"use {engine.default_image}, or exposure internal or cluster-ip")
+        key = "image" if engine.check_image(engine.default_image, exposure) is None else "exposure"
+        shown = image if key == "image" else exposure
+        fix = (f"use {engine.default_image}, or exposure internal or cluster-ip" if key == "image"
+               else "use exposure internal (reach it over your VPC) or cluster-ip, or engine tgi")
+        raise ConfigError(key, shown, problem, fix)
     default_home = engine.hf_home_for(image)
     compute_class = r.string("computeClassName", DEFAULT_COMPUTE_CLASS)
     if names.dns_label(compute_class) or compute_class.startswith(("gke", "autopilot")):
@@ -535,7 +539,7 @@ def load() -> Settings:
         pod_memory=memory,
         max_input_tokens=max_input,
         max_total_tokens=total,
-        max_prefill_tokens=max(plan.max_prefill, max_input) if plan.max_prefill else 0,
+        max_prefill_tokens=(plan.max_prefill if engine.prefill_chunk else max(plan.max_prefill, max_input)) if plan.max_prefill else 0,
         exposure=exposure,
         private_nodes=r.boolean("privateNodes", False),
         authorized_networks=_authorized_networks(r),

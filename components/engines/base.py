@@ -51,3 +51,4 @@ class Engine:
     dense_moe: Callable[[str], bool]  # quantize -> runs every expert of a mixture-of-experts model
     check_image: Callable[[str, str], Optional[str]]  # (image, exposure) -> problem, or None
     gpu_driver: str = "default"  # what the ComputeClass asks GKE to install: default or latest
+    prefill_chunk: int = 0  # tokens per prefill step when the engine chunks long prompts (0: one batch)

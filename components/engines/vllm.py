@@ -20,8 +20,7 @@ HEALTH_PATH = "/health"  # 200, or 503 once the engine is dead; the port opens a
 # huggingface_hub in the image reads HF_TOKEN first, HUGGING_FACE_HUB_TOKEN for compatibility.
 TOKEN_ENVS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 # Read when --api-key is not given (serve/middleware/register.py). It guards /v1 (and /v2,
-# /inference); /health and /metrics stay open, and so does /invocations, which the NetworkPolicy
-# cannot tell apart: README says to keep exposure public behind the key with that caveat.
+# /inference); /health and /metrics stay open, and so does /invocations: see check_image.
 API_KEY_ENV = "VLLM_API_KEY"
 HF_HOME = "/root/.cache/huggingface"  # the image sets none; huggingface_hub's default as root
 
@@ -56,6 +55,8 @@ def container(launch: Launch, image: str) -> Container:
     ]
     if launch.max_total_tokens:
         args.append(f"--max-model-len={launch.max_total_tokens}")
+    if launch.max_batch_prefill_tokens:
+        args.append(f"--max-num-batched-tokens={launch.max_batch_prefill_tokens}")
     flag = QUANTIZATION_FLAG.get(launch.quantize)
     if flag:
         args.append(f"--quantization={flag}")
@@ -66,6 +67,12 @@ def container(launch: Launch, image: str) -> Container:
 
 
 def check_image(image: str, exposure: str) -> Optional[str]:
+    # --api-key guards only /v1, /v2, /inference and /cohere (serve/middleware/authenticate.py,
+    # GUARDED_PREFIX); /invocations runs the same inference unauthenticated. A NetworkPolicy works on
+    # ports, not paths, so a public load balancer cannot be made safe here.
+    if exposure == "public":
+        return ("vLLM serves /invocations (the same inference as /v1) without checking the API key, "
+                "so it cannot sit behind a public load balancer")
     return None
 
 
@@ -90,4 +97,8 @@ ENGINE = Engine(
     dense_moe=lambda quantize: False,  # fused MoE kernels for every quantization it accepts
     check_image=check_image,
     gpu_driver="latest",  # the CUDA 13 build needs a driver from the R580 branch or newer
+    # Chunked prefill: long prompts go through in steps of --max-num-batched-tokens; 2048 is vLLM's
+    # default for GPUs under 70 GiB (0.32 v1/engine get_batch_defaults). Stated explicitly so a
+    # release that changes the default cannot change the memory the plan counted.
+    prefill_chunk=2048,
 )

@@ -1,0 +1,130 @@
+"""vLLM as the second engine, chosen by `engine: vllm`: the same Deployment, probes, Service,
+NetworkPolicy and exports, with vLLM's image, flags, port and variables."""
+
+import pytest
+
+import settings
+from components.engines import ENGINES, vllm as vllm_engine
+from conftest import TOKEN, container, env_of, evaluate, pod_spec, secret_name, server
+
+AWQ = "casperhansen/mixtral-instruct-awq"
+
+
+def vllm(**config):
+    return evaluate(engine="vllm", model=AWQ, **config)
+
+
+def args_of(ev) -> dict:
+    """--flag=value arguments as a dict, the positional model under "model"."""
+    args = container(ev)["args"]
+    parsed = {"model": args[0]}
+    parsed.update(a[2:].split("=", 1) for a in args[1:])
+    return parsed
+
+
+def test_image_and_entrypoint_are_vllms_pinned_release():
+    c = container(vllm())
+    assert c["image"] == "vllm/vllm-openai:v0.32.0"
+    assert c["command"] == ["vllm", "serve"]
+
+
+def test_flags_serve_the_bucket_copy_under_the_hub_name_with_derived_limits():
+    ev = vllm()
+    a = args_of(ev)
+    s = ev.result["s"]
+    assert a["model"] == "/models"  # the bucket's prefix, mounted read-only
+    assert a["served-model-name"] == AWQ  # clients still send the Hub id
+    assert a["tensor-parallel-size"] == "2"  # every GPU of g2-standard-24
+    assert a["quantization"] == "awq_marlin"  # not the slow awq kernel
+    assert a["max-model-len"] == str(s.max_total_tokens) == "32768"
+    assert a["max-num-batched-tokens"] == "2048"
+    assert a["gpu-memory-utilization"] == "0.90"  # 1 - the catalog's 10% runtime overhead
+    assert a["shutdown-timeout"] == "20"  # drain on SIGTERM instead of aborting (default 0)
+    assert (a["host"], a["port"]) == ("0.0.0.0", "8000")
+
+
+def test_from_the_hub_vllm_gets_the_hub_id_and_the_token_only_by_reference():
+    ev = vllm(weightSource="hub")
+    assert args_of(ev)["model"] == AWQ
+    env = env_of(ev)
+    ref = {"secretKeyRef": {"name": secret_name(ev), "key": "hf_api_token"}}
+    assert env["HF_TOKEN"] == env["HUGGING_FACE_HUB_TOKEN"] == ref
+    assert TOKEN not in str(server(ev).plain)
+
+
+def test_port_8000_is_wired_through_probes_service_network_policy_and_scraping():
+    ev = vllm()
+    c = container(ev)
+    assert c["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert c["startupProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    service = ev.one("kubernetes:core/v1:Service").plain
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}]
+    policy = next(p.plain["spec"] for p in ev.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+                  if p.plain["metadata"]["name"] == "llm-ingress")
+    assert policy["ingress"] == [{"ports": [{"port": 8000, "protocol": "TCP"}]}]
+    assert ev.outputs["endpoint"] == "http://llm-service.llm.svc.cluster.local:8000"
+
+
+def test_api_key_reaches_vllm_through_the_secret_only():
+    ev = vllm(exposure="internal", apiKey="k" * 24)
+    assert env_of(ev)["VLLM_API_KEY"] == {"secretKeyRef": {"name": secret_name(ev), "key": "api_key"}}
+    assert "k" * 24 not in str(container(ev))
+
+
+def test_public_exposure_is_refused_because_invocations_skips_the_key():
+    with pytest.raises(settings.ConfigError) as error:
+        vllm(exposure="public", apiKey="k" * 24)
+    assert error.value.key == "exposure" and "/invocations" in str(error.value)
+
+
+def test_shutdown_timeline_fits_the_grace_period_and_spot_notice():
+    ev = vllm()
+    prestop = int(container(ev)["lifecycle"]["preStop"]["exec"]["command"][1])
+    drain = int(args_of(ev)["shutdown-timeout"])
+    assert prestop < 15 and prestop + drain < pod_spec(ev)["terminationGracePeriodSeconds"] == 30
+
+
+def test_shared_memory_and_usage_stats_off():
+    ev = vllm()
+    volumes = {v["name"]: v for v in pod_spec(ev)["volumes"]}
+    assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
+    env = env_of(ev)
+    assert env["VLLM_NO_USAGE_STATS"] == "1" and env["HF_HUB_OFFLINE"] == "1"
+    assert env["HF_HOME"] == "/root/.cache/huggingface"
+
+
+def test_newer_cuda_build_gets_gkes_latest_driver():
+    priorities = vllm().one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"]
+    assert {p["gpu"]["driverVersion"] for p in priorities} == {"latest"}
+    tgi = evaluate().one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"]
+    assert {p["gpu"]["driverVersion"] for p in tgi} == {"default"}
+
+
+def test_bf16_mixtral_on_vllm_is_refused_with_the_awq_build_suggested():
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate(engine="vllm")  # bf16 Mixtral, and vLLM has no bitsandbytes; fp8 is 47 GB
+    assert error.value.key == "machineType"
+    assert f"model {AWQ}" in str(error.value) or "model hugging-quants" in str(error.value)
+
+
+def test_query_command_and_exports_name_the_engine():
+    ev = vllm()
+    assert ev.outputs["engine"] == "vllm"
+    command = ev.outputs["queryCommand"]
+    assert command.startswith("echo 'vLLM (vllm) serving casperhansen/mixtral-instruct-awq'")
+    assert "port-forward service/llm-service 8000:8000" in command
+    assert "curl -s http://localhost:8000/v1/completions" in command
+    assert f'"model": "{AWQ}"' in command
+
+
+def test_a_third_engine_is_one_module_in_the_registry():
+    assert set(ENGINES) == {"tgi", "vllm"}
+    assert ENGINES["vllm"] is vllm_engine.ENGINE
+
+
+def test_vllm_stack_file_plans_the_awq_build_on_the_default_machine():
+    from planner.__main__ import main
+    import tempfile
+    with tempfile.TemporaryDirectory() as out:
+        assert main(["--stack", "vllm", "--out", out, "--no-cache"]) == 0
