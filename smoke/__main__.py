@@ -153,7 +153,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for console in (out, err):
         if not console.is_terminal:
             console.width = PLAIN_WIDTH
-    signal.signal(signal.SIGTERM, _terminate)
+    previous_handler = signal.signal(signal.SIGTERM, _terminate)
     run: Optional[Run] = None
     target: Optional[Target] = None
     code, failure = EXIT_OK, None
@@ -175,6 +175,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     finally:
         if target is not None and target.forward is not None:
             target.forward.close()
+        signal.signal(signal.SIGTERM, previous_handler)
     if run is not None and run.opts.json_path is not None:
         try:
             report.write_json(run.opts.json_path, run.json_report(failure))
