@@ -117,6 +117,9 @@ def parse(argv: Optional[list[str]] = None) -> Options:
     _bounded("wait", a.wait, 0, 86_400)
     if a.replicas is not None:
         _bounded("replicas", a.replicas, 1, 1000)
+    if a.json_path is not None and not a.json_path.parent.is_dir():
+        # Checked now, not after a load of several minutes.
+        raise SmokeError(f"--json {a.json_path}: no directory {a.json_path.parent}", EXIT_USAGE)
     url = a.url.rstrip("/") if a.url else None
     if url is not None:
         parts = urlsplit(url)

@@ -77,7 +77,7 @@ def smoke(tmp_path, monkeypatch, capsys):
     def run(*args: str, env: dict[str, str] | None = None, cli: bool = False, timeout: float = 60) -> Outcome:
         report = tmp_path / "report.json"
         report.unlink(missing_ok=True)
-        argv = [*args, "--json", str(report)]
+        argv = [*args] if "--json" in args else [*args, "--json", str(report)]
         start = time.monotonic()
         if cli:
             done = subprocess.run([sys.executable, "-m", "smoke", *argv], cwd=ROOT, capture_output=True,
@@ -333,6 +333,7 @@ def test_costs_are_null_when_nothing_was_produced(llm, smoke):
     (["--engine", "sglang"], ["--engine"]),
     (["--prompts", "/nonexistent/prompts.txt"], ["--prompts", "cannot read"]),
     (["--stack", "nosuchstack"], ["Pulumi.nosuchstack.yaml"]),
+    (["--json", "/nonexistent/dir/report.json"], ["--json", "no directory"]),
 ])
 def test_bad_usage_or_config_exits_2_in_one_line(smoke, args, words):
     o = smoke("--url", "http://127.0.0.1:9", *args)
