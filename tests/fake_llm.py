@@ -45,8 +45,8 @@ class Seen:
 class FakeLLM(ThreadingHTTPServer):
     daemon_threads = True  # a handler still sleeping does not hold up the test's end
 
-    def __init__(self, behaviour: Behaviour):
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, behaviour: Behaviour, port: int = 0):
+        super().__init__(("127.0.0.1", port), _Handler)  # loopback only; 0: an ephemeral port
         self.behaviour = behaviour
         self.seen = Seen()
         self.stopping = threading.Event()
@@ -194,8 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunk(b"")  # the zero-length chunk ends the response
 
 
-def serve(behaviour: Behaviour) -> FakeLLM:
-    return FakeLLM(behaviour).start()
+def serve(behaviour: Behaviour, port: int = 0) -> FakeLLM:
+    return FakeLLM(behaviour, port).start()
 
 
 if __name__ == "__main__":  # by hand: python tests/fake_llm.py, then make smoke URL=<printed>
@@ -206,9 +206,11 @@ if __name__ == "__main__":  # by hand: python tests/fake_llm.py, then make smoke
     p.add_argument("--token-delay", type=float, default=0.02)
     p.add_argument("--tokens", type=int, default=64)
     p.add_argument("--seconds", type=float, default=600, help="stop after this long")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
     a = p.parse_args()
     words = tuple(f" word{i}" for i in range(a.tokens))
-    server = serve(Behaviour(tokens=words, first_token_delay=a.first_token_delay, token_delay=a.token_delay))
+    server = serve(Behaviour(tokens=words, first_token_delay=a.first_token_delay, token_delay=a.token_delay),
+                   a.port)
     print(server.url, flush=True)
     try:
         time.sleep(a.seconds)
