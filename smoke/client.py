@@ -106,7 +106,7 @@ async def wait_ready(client: httpx.AsyncClient, wait_s: float, on_status: Callab
         on_status(last, elapsed)
         if elapsed >= wait_s:
             if answered:
-                raise SmokeError(f"not ready after {elapsed:.0f} s: /health answered {last}; {hint}"
+                raise SmokeError(f"not ready after {elapsed:.0f} s (/health last: {last}); {hint}"
                                  "or wait longer with --wait", EXIT_WRONG)
             raise SmokeError(f"cannot reach the endpoint after {elapsed:.0f} s: {last}; check the URL (--url) "
                              "and that the server runs, or wait longer with --wait", EXIT_USAGE)
