@@ -3,13 +3,29 @@
 PYTHON ?= python3
 VENV := venv
 SCAN_VENV := .venv-scan
+BENCH_VENV := .venv-bench
 STACK ?= dev
+# make smoke / make benchmark: the endpoint (empty: smoke discovers it from the stack outputs).
+URL ?=
+ARGS ?=
+# make benchmark: guidellm at smoke's default concurrency, so the two are comparable; a sweep
+# (BENCH_PROFILE=kind=sweep) runs about 10 strategies of BENCH_SECONDS each.
+BENCH_PROFILE ?= kind=concurrent,streams=4
+BENCH_SECONDS ?= 120
+BENCH_DATA ?= kind=synthetic_text,prompt_tokens=256,output_tokens=128
+BENCH_PIP_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: plan test bench clean
+.PHONY: plan test bench smoke benchmark benchmark-url clean
 
 $(VENV)/.ready: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(BENCH_VENV)/.ready: requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check $(BENCH_PIP_ARGS) -r requirements-bench.txt
 	touch $@
 
 $(SCAN_VENV)/.ready: requirements-scan.txt
@@ -29,5 +45,23 @@ test: $(VENV)/.ready $(SCAN_VENV)/.ready
 bench: $(VENV)/.ready
 	$(VENV)/bin/python bench/plan_speed.py --stack $(STACK)
 
+## make smoke [URL=http://127.0.0.1:8080] [STACK=prod] [ARGS="--requests 40 --concurrency 8 --json r.json"]:
+## after `pulumi up`, check the model answers and measure TTFT, latency, tokens/s and $ per 1M tokens per tier
+smoke: $(VENV)/.ready
+	$(VENV)/bin/python -m smoke --stack $(STACK) $(if $(URL),--url $(URL)) $(ARGS)
+
+## make benchmark URL=http://127.0.0.1:8080 [BENCH_PROFILE=kind=sweep]: guidellm's deeper benchmark, optional,
+## in its own virtualenv; API_KEY from the environment; results in build/benchmark/guidellm.json
+benchmark: benchmark-url $(BENCH_VENV)/.ready
+	@mkdir -p build/benchmark
+	$(BENCH_VENV)/bin/guidellm run \
+	  --backend kind=openai_http,target=$(URL),request_format=/v1/completions$${API_KEY:+,api_key=$$API_KEY} \
+	  --profile $(BENCH_PROFILE) --constraint kind=max_duration,seconds=$(BENCH_SECONDS) \
+	  --data $(BENCH_DATA) --output kind=json,path=build/benchmark/guidellm.json $(BENCH_ARGS)
+
+# Checked before the (large) benchmark virtualenv is built: guidellm cannot port-forward by itself.
+benchmark-url:
+	@test -n "$(URL)" || { echo "make benchmark: give URL=http://HOST:PORT (for a ClusterIP service, run the queryCommand's kubectl port-forward first)" >&2; exit 2; }
+
 clean:
-	rm -rf build $(VENV) $(SCAN_VENV) .pytest_cache .hypothesis
+	rm -rf build $(VENV) $(SCAN_VENV) $(BENCH_VENV) .pytest_cache .hypothesis

@@ -1,0 +1,190 @@
+"""`python -m smoke` (what `make smoke` runs): readiness, correctness, a short streamed load, figures
+and cost per tier. Exit status: 0 all good, 1 the endpoint answered wrongly or requests failed
+during the load, 2 bad usage or configuration or the endpoint cannot be reached, 130 interrupted.
+Every failure is one line on stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from rich.console import Console
+
+from smoke import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EXIT_WRONG, SmokeError, client, cost, discovery, load, options
+from smoke import report
+from smoke.client import RequestFailed
+
+# Wide enough for the cost table in CI logs and pipes, where rich would otherwise assume 80 columns.
+PLAIN_WIDTH = 110
+# The Deployment the program creates (components/inference_server.py), for the hints.
+DEPLOYMENT = "llm"
+
+
+@dataclass
+class Target:
+    url: str
+    engine: Optional[str]
+    namespace: Optional[str]
+    before_poll: Optional[Callable[[], None]] = None
+    forward: Optional[discovery.PortForward] = None
+
+    @property
+    def logs_hint(self) -> str:
+        ns = f"-n {self.namespace} " if self.namespace else ""
+        return f"check the server's logs (kubectl {ns}logs deployment/{DEPLOYMENT})"
+
+
+def find_target(opts: options.Options) -> Target:
+    if opts.url:
+        return Target(opts.url, opts.engine, None)
+    outputs = discovery.stack_outputs(opts.stack)
+    engine = opts.engine or outputs.engine
+    service = discovery.cluster_ip_service(outputs.endpoint)
+    if service is None:  # a load balancer address: reachable as it is
+        return Target(outputs.endpoint, engine, outputs.namespace)
+    name, namespace, port = service
+    forward = discovery.PortForward(name, namespace, port, outputs.cluster_name)
+    return Target(forward.url, engine, namespace, before_poll=forward.ensure, forward=forward)
+
+
+def snippet(text: str, width: int = 70) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= width else flat[: width - 1] + "…")
+
+
+class Run:
+    """One smoke run; keeps what it learnt so far, for the JSON report even when it fails."""
+
+    def __init__(self, opts: options.Options, ladder: cost.Ladder, target: Target, out: Console, err: Console):
+        self.opts, self.ladder, self.target, self.out, self.err = opts, ladder, target, out, err
+        self.api_key = os.environ.get("API_KEY") or None  # never printed, never in the report
+        self.started_at = datetime.now(timezone.utc)
+        self.model: Optional[str] = None
+        self.checks: dict[str, str] = {}
+        self.summary: Optional[load.Summary] = None
+        self.waited_s: Optional[float] = None
+        self.load_failure: Optional[str] = None
+
+    def _failed(self, check: str, e: RequestFailed) -> SmokeError:
+        self.checks[check] = f"failed: {e.kind}"
+        if e.kind == "auth":
+            return client.auth_failure(int(e.detail.split()[-1]), self.api_key is not None)
+        if e.kind == "connection":
+            return SmokeError(f"{check} check: {e.detail}; check the URL (--url) and that the server runs",
+                              EXIT_USAGE)
+        hint = ("raise --timeout, or " if e.kind == "timeout" else "") + self.target.logs_hint
+        return SmokeError(f"{check} check failed: {e.detail}; {hint}", EXIT_WRONG)
+
+    async def execute(self) -> int:
+        o, out = self.opts, self.out
+        engine = f", engine {self.target.engine}" if self.target.engine else ""
+        out.print(f"Smoke test of {options.display_url(self.target.url)} (stack {o.stack}{engine})")
+        async with client.new_client(self.target.url, self.api_key, o.timeout_s, o.concurrency) as http:
+            with report.Activity(self.err, "waiting for /health") as activity:
+                ready = await client.wait_ready(http, o.wait_s, activity.status, self.target.before_poll,
+                                                self.api_key is not None, self.target.logs_hint + ", ")
+            self.waited_s = ready.waited_s
+            out.print(f"  ready        {ready.status} after {ready.waited_s:.1f} s")
+
+            served = None if o.model else await client.served_model(http)
+            self.model = o.model or served or self.ladder.model
+            source = "--model" if o.model else "/v1/models" if served else f"stack {o.stack} config"
+            out.print(f"  model        {self.model} (from {source})")
+
+            try:
+                answer = await client.check_completion(http, self.model, o.prompts[0], o.max_tokens, o.timeout_s)
+            except RequestFailed as e:
+                raise self._failed("completions", e) from None
+            self.checks["completions"] = "ok"
+            out.print(f"  completions  ok in {answer.seconds:.2f} s: {snippet(answer.text)}")
+            try:
+                chat = await client.check_chat(http, self.model, o.max_tokens, o.timeout_s)
+            except RequestFailed as e:
+                raise self._failed("chat", e) from None
+            self.checks["chat"] = "ok" if chat else "skipped (404)"
+            out.print(f"  chat         ok in {chat.seconds:.2f} s: {snippet(chat.text)}" if chat
+                      else "  chat         skipped (404: the server does not serve /v1/chat/completions)")
+
+            with report.Activity(self.err, "load", total=o.requests) as activity:
+                results, wall_s = await load.run_load(http, self.model, o.prompts, o.requests, o.concurrency,
+                                                      o.max_tokens, o.timeout_s, lambda _: activity.advance())
+        self.summary = s = load.summarize(results, wall_s)
+
+        out.print()
+        out.print(report.figures_heading(s, o.concurrency, o.max_tokens))
+        out.print(report.figures_table(s))
+        counted = {"usage": "the server's usage counts", "chunks": "streamed chunks (one token each)"}
+        out.print(f"  {s.output_tokens:,} output tokens in {s.wall_s:.1f} s, counted from "
+                  f"{counted.get(s.tokens_from or '', s.tokens_from or 'nothing')}")
+        out.print()
+        out.print(report.cost_heading(self.ladder, s.output_tokens_per_s))
+        out.print(report.cost_table(self.ladder, self.ladder.costs(s.output_tokens_per_s)))
+        out.print("  GPU nodes only (system pool and control plane extra); assumes the endpoint serves this stack")
+        if s.errors:
+            first = next(iter(s.error_details.items()))
+            self.load_failure = (f"{s.requests - s.succeeded} of {s.requests} load requests failed "
+                                 f"({report.errors_text(s.errors)}; first {first[0]}: {first[1]}); "
+                                 + ("raise --timeout or lower --concurrency, or " if "timeout" in s.errors else "")
+                                 + self.target.logs_hint)
+            return EXIT_WRONG
+        return EXIT_OK
+
+    def json_report(self, failure: Optional[str]) -> dict:
+        return report.build(url=options.display_url(self.target.url), stack=self.opts.stack,
+                            engine=self.target.engine, model=self.model, concurrency=self.opts.concurrency,
+                            max_tokens=self.opts.max_tokens, started_at=self.started_at, ladder=self.ladder,
+                            checks=self.checks, summary=self.summary, failure=failure, waited_s=self.waited_s)
+
+
+def _terminate(signum, frame):
+    # SIGTERM (a CI job cancelled, `timeout`) takes the same path as Ctrl-C, so the port-forward
+    # child is stopped and the run ends with one line.
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    out = Console(highlight=False, markup=False)
+    err = Console(stderr=True, highlight=False, markup=False)
+    for console in (out, err):
+        if not console.is_terminal:
+            console.width = PLAIN_WIDTH
+    previous_handler = signal.signal(signal.SIGTERM, _terminate)
+    run: Optional[Run] = None
+    target: Optional[Target] = None
+    code, failure = EXIT_OK, None
+    try:
+        opts = options.parse(argv)
+        ladder = cost.ladder_from_stack(opts.stack, opts.replicas)  # bad config stops before any request
+        target = find_target(opts)
+        run = Run(opts, ladder, target, out, err)
+        code = asyncio.run(run.execute())
+        failure = run.load_failure
+    except SmokeError as e:
+        code, failure = e.code, e.message
+    except KeyboardInterrupt:
+        code, failure = EXIT_INTERRUPTED, "interrupted; the load stopped where it was"
+    except Exception as e:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("SMOKE_DEBUG"):
+            raise
+        code, failure = EXIT_USAGE, f"unexpected {e.__class__.__name__}: {e} (SMOKE_DEBUG=1 shows the traceback)"
+    finally:
+        if target is not None and target.forward is not None:
+            target.forward.close()
+        signal.signal(signal.SIGTERM, previous_handler)
+    if run is not None and run.opts.json_path is not None:
+        try:
+            report.write_json(run.opts.json_path, run.json_report(failure))
+        except SmokeError as e:
+            code, failure = code or e.code, failure or e.message
+    if failure:
+        print(f"smoke: {failure}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,547 @@
+"""`python -m smoke` against a local OpenAI-compatible stand-in (tests/fake_llm.py on 127.0.0.1): the
+figures it computes, its failures (one line, the right exit status) and the cost arithmetic.
+
+Timing assertions only bound from the physics: a TTFT is never below the injected delay, and the
+upper bounds are generous, so a loaded machine slows the tests but does not fail them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+import catalog
+import fake_llm
+from conftest import ROOT
+from smoke.client import Result
+from smoke.cost import cost_per_million_output_tokens, ladder_from_stack
+from smoke.__main__ import main
+from smoke.load import percentile, summarize
+
+FAST = ["--requests", "4", "--concurrency", "2", "--wait", "10", "--timeout", "10"]
+SLACK_S = 3.0  # generous: scheduling on a busy 2-core machine, never a tight bound
+KEY = "sk-test-DoNotPrint-4f9a"
+REPORT_KEYS = {"requests", "errors", "ttft_p50_s", "ttft_p95_s", "latency_p50_s", "latency_p95_s",
+               "output_tokens_per_s", "output_tokens_per_s_per_request", "cost_per_million_output_tokens", "url",
+               "engine", "concurrency", "max_tokens", "started_at"}
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+    report: dict | None
+    seconds: float
+
+    @property
+    def failure_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.startswith("smoke:")]
+
+
+@pytest.fixture
+def llm():
+    servers = []
+
+    def start(**behaviour) -> fake_llm.FakeLLM:
+        server = fake_llm.serve(fake_llm.Behaviour(**behaviour))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def environment(overrides: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "API_KEY"}  # the developer's own key stays out
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def smoke(tmp_path, monkeypatch, capsys):
+    """Run smoke with `args` (and --json): by default through the same main() that `python -m smoke`
+    calls, in this process (fast); with cli=True as `python -m smoke` in a child process, for what
+    only a real process shows (exit status, no traceback, its children stopped). `env` overrides
+    environment variables (PATH, API_KEY, ...)."""
+    def run(*args: str, env: dict[str, str] | None = None, cli: bool = False, timeout: float = 60) -> Outcome:
+        report = tmp_path / "report.json"
+        report.unlink(missing_ok=True)
+        argv = [*args] if "--json" in args else [*args, "--json", str(report)]
+        start = time.monotonic()
+        if cli:
+            done = subprocess.run([sys.executable, "-m", "smoke", *argv], cwd=ROOT, capture_output=True,
+                                  text=True, timeout=timeout, env=environment(env or {}))
+            code, out, err = done.returncode, done.stdout, done.stderr
+        else:
+            with monkeypatch.context() as m:
+                m.delenv("API_KEY", raising=False)
+                for key, value in (env or {}).items():
+                    m.setenv(key, value)
+                capsys.readouterr()
+                code = main(argv)
+                out, err = capsys.readouterr()
+        return Outcome(code, out, err, json.loads(report.read_text()) if report.exists() else None,
+                       time.monotonic() - start)
+    return run
+
+
+def assert_one_line_failure(o: Outcome, code: int, *words: str) -> str:
+    assert o.code == code, o.out + o.err
+    assert "Traceback" not in o.err + o.out
+    assert len(o.failure_lines) == 1, o.err
+    for word in words:
+        assert word in o.failure_lines[0]
+    return o.failure_lines[0]
+
+
+# --- a healthy endpoint --------------------------------------------------------------------------
+
+
+def test_healthy_endpoint_exits_0_with_every_report_key(llm, smoke):
+    server = llm()
+    o = smoke("--url", server.url, *FAST, cli=True)
+    assert o.code == 0, o.err
+    assert REPORT_KEYS <= set(o.report)
+    assert o.report["ok"] is True and o.report["failure"] is None
+    assert (o.report["requests"], o.report["errors"], o.report["concurrency"]) == (4, {}, 2)
+    assert o.report["checks"] == {"completions": "ok", "chat": "ok"}
+    assert o.report["model"] == fake_llm.MODEL
+
+
+def test_load_sends_exactly_the_requested_number_of_streamed_requests(llm, smoke):
+    server = llm()
+    o = smoke("--url", server.url, "--requests", "7", "--concurrency", "3")
+    assert o.code == 0, o.err
+    assert server.seen.streams == 7
+    streamed = [b for b in server.seen.bodies if b.get("stream")]
+    assert all(b["stream_options"] == {"include_usage": True} and b["model"] == fake_llm.MODEL for b in streamed)
+
+
+def test_table_shows_figures_and_a_cost_per_tier_of_the_stack(llm, smoke):
+    o = smoke("--url", llm().url, *FAST, "--stack", "prod")
+    for label in ("time to first token", "end-to-end latency", "output tokens/s, per request",
+                  "output tokens/s, aggregate", "$ per 1M output tokens", "2 replica(s) of g2-standard-24"):
+        assert label in o.out
+    assert [line.split()[0] for line in o.out.splitlines() if line.strip().startswith(("spot ", "flex-start ", "on-demand "))] \
+        == ["spot", "flex-start", "on-demand"]
+
+
+def test_ttft_is_at_least_the_injected_first_token_delay(llm, smoke):
+    o = smoke("--url", llm(first_token_delay=0.4).url, *FAST, cli=True)
+    assert o.code == 0, o.err
+    assert 0.4 <= o.report["ttft_p50_s"] <= o.report["ttft_p95_s"] < 0.4 + SLACK_S
+
+
+def test_latency_covers_the_first_token_and_every_token_gap(llm, smoke):
+    tokens = ("a", "b", "c", "d", "e", "f")
+    o = smoke("--url", llm(tokens=tokens, first_token_delay=0.1, token_delay=0.05).url, *FAST)
+    assert o.report["latency_p50_s"] >= 0.1 + 5 * 0.05
+    assert o.report["latency_p50_s"] >= o.report["ttft_p50_s"]
+
+
+def test_per_request_tokens_per_second_is_bounded_by_the_token_gap(llm, smoke):
+    # 6 tokens, 5 gaps of >= 0.05 s: at most 20 tokens/s after the first one.
+    o = smoke("--url", llm(token_delay=0.05).url, *FAST)
+    assert 1 < o.report["output_tokens_per_s_per_request"] <= 20
+
+
+def test_output_tokens_come_from_the_servers_usage_when_it_sends_it(llm, smoke):
+    o = smoke("--url", llm(usage_tokens=42).url, *FAST)
+    assert o.report["output_tokens"] == 4 * 42
+    assert o.report["output_tokens_counted_from"] == "usage"
+
+
+def test_output_tokens_are_the_streamed_chunks_without_usage(llm, smoke):
+    o = smoke("--url", llm().url, *FAST)
+    assert o.report["output_tokens"] == 4 * len(fake_llm.Behaviour().tokens)
+    assert o.report["output_tokens_counted_from"] == "chunks"
+
+
+def test_max_tokens_is_sent_with_every_request(llm, smoke):
+    server = llm()
+    o = smoke("--url", server.url, *FAST, "--max-tokens", "3")
+    assert {b["max_tokens"] for b in server.seen.bodies} == {3}
+    assert o.report["output_tokens"] == 4 * 3 and o.report["max_tokens"] == 3
+
+
+def test_aggregate_rate_is_all_output_tokens_over_the_loads_wall_time(llm, smoke):
+    o = smoke("--url", llm(token_delay=0.01).url, *FAST)
+    assert o.report["output_tokens_per_s"] == o.report["output_tokens"] / o.report["wall_s"]
+
+
+def test_reported_cost_is_the_tier_price_times_replicas_over_the_measured_rate(llm, smoke):
+    o = smoke("--url", llm().url, *FAST, "--stack", "prod")
+    machine = catalog.machines()["g2-standard-24"]
+    for tier in ("spot", "flex-start", "on-demand"):
+        price = catalog.tier_price(machine, tier, {}).per_hour
+        assert o.report["price_per_hour_per_replica"][tier] == price
+        assert o.report["cost_per_million_output_tokens"][tier] == cost_per_million_output_tokens(
+            price, 2, o.report["output_tokens_per_s"])
+
+
+def test_replicas_option_replaces_the_stacks_count_in_the_cost(llm, smoke):
+    o = smoke("--url", llm().url, *FAST, "--replicas", "3")
+    assert (o.report["replicas"], o.report["replicas_source"]) == (3, "--replicas")
+    spot = o.report["price_per_hour_per_replica"]["spot"]
+    assert o.report["cost_per_million_output_tokens"]["spot"] == cost_per_million_output_tokens(
+        spot, 3, o.report["output_tokens_per_s"])
+
+
+def test_prompts_file_supplies_the_prompts(llm, smoke, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# a comment\nfirst prompt\n\nsecond prompt\n")
+    server = llm()
+    o = smoke("--url", server.url, *FAST, "--prompts", str(prompts))
+    assert o.code == 0, o.err
+    assert {b["prompt"] for b in server.seen.bodies if "prompt" in b} == {"first prompt", "second prompt"}
+
+
+# --- readiness -----------------------------------------------------------------------------------
+
+
+def test_readiness_waits_through_503s_until_health_answers_200(llm, smoke):
+    server = llm(health_failures=2)
+    o = smoke("--url", server.url, *FAST)
+    assert o.code == 0, o.err
+    assert server.seen.paths.count("/health") == 3
+    assert "waiting for /health: HTTP 503" in o.err  # the progress shows what it waits for
+
+
+def test_a_server_that_never_gets_ready_exits_1_after_the_wait(llm, smoke):
+    o = smoke("--url", llm(health_failures=10**6).url, *FAST, "--wait", "1")
+    assert_one_line_failure(o, 1, "not ready after", "HTTP 503", "--wait")
+    assert o.seconds < 1 + 10 + SLACK_S
+    assert o.report["ok"] is False and o.report["requests"] == 0
+
+
+def test_connection_refused_exits_2_in_one_line(smoke):
+    closed = fake_llm.FakeLLM(fake_llm.Behaviour())
+    url = closed.url
+    closed.server_close()  # the port is free now: nothing listens
+    o = smoke("--url", url, *FAST, "--wait", "0", cli=True)
+    assert_one_line_failure(o, 2, "cannot reach", "connection refused", "--url")
+
+
+def test_a_server_without_health_is_checked_by_its_answers(llm, smoke):
+    o = smoke("--url", llm(health_status=404).url, *FAST)
+    assert o.code == 0, o.err
+    assert "no /health (404)" in o.out
+
+
+# --- correctness ---------------------------------------------------------------------------------
+
+
+def test_chat_is_reported_skipped_when_the_server_does_not_serve_it(llm, smoke):
+    o = smoke("--url", llm(chat_status=404).url, *FAST)
+    assert o.code == 0, o.err
+    assert o.report["checks"]["chat"] == "skipped (404)"
+    assert "skipped (404" in o.out
+
+
+def test_an_http_error_on_the_completion_check_exits_1(llm, smoke):
+    o = smoke("--url", llm(status=500).url, *FAST)
+    assert_one_line_failure(o, 1, "completions check failed", "HTTP 500", "logs")
+    assert o.report["checks"] == {"completions": "failed: http_500"}
+
+
+def test_a_chat_error_exits_1_and_names_the_chat_check(llm, smoke):
+    o = smoke("--url", llm(chat_status=500).url, *FAST)
+    assert_one_line_failure(o, 1, "chat check failed", "HTTP 500")
+
+
+def test_an_empty_reply_exits_1(llm, smoke):
+    o = smoke("--url", llm(empty=True).url, *FAST)
+    assert_one_line_failure(o, 1, "completions check failed", "empty")
+
+
+def test_a_reply_that_is_not_json_exits_1(llm, smoke):
+    o = smoke("--url", llm(malformed=True).url, *FAST)
+    assert_one_line_failure(o, 1, "completions check failed", "not JSON")
+
+
+def test_a_slow_correctness_reply_times_out_and_exits_1(llm, smoke):
+    o = smoke("--url", llm(reply_delay=5).url, *FAST, "--timeout", "0.5")
+    assert_one_line_failure(o, 1, "completions check failed", "timed out", "--timeout")
+    assert o.seconds < 5
+
+
+# --- API key -------------------------------------------------------------------------------------
+
+
+def test_the_api_key_is_sent_as_a_bearer_token_on_every_request(llm, smoke):
+    server = llm(api_key=KEY)
+    o = smoke("--url", server.url, *FAST, env={"API_KEY": KEY})
+    assert o.code == 0, o.err
+    assert set(server.seen.auth) == {f"Bearer {KEY}"}
+
+
+def test_a_wrong_api_key_exits_2_and_is_never_printed(llm, smoke):
+    o = smoke("--url", llm(api_key="the-right-one").url, *FAST, env={"API_KEY": KEY}, cli=True)
+    assert_one_line_failure(o, 2, "API key was rejected", "HTTP 401", "API_KEY")
+    assert KEY not in o.out + o.err + json.dumps(o.report)
+
+
+def test_a_missing_api_key_says_to_set_it(llm, smoke):
+    o = smoke("--url", llm(api_key=KEY).url, *FAST)
+    assert_one_line_failure(o, 2, "needs an API key", "set API_KEY")
+
+
+# --- errors during the load ----------------------------------------------------------------------
+
+
+def test_load_errors_are_counted_by_kind_and_exit_1(llm, smoke):
+    o = smoke("--url", llm(fail_every=2).url, "--requests", "6", "--concurrency", "2", cli=True)
+    line = assert_one_line_failure(o, 1, "3 of 6 load requests failed", "http_503 3")
+    assert "logs" in line
+    assert o.report["errors"] == {"http_503": 3} and o.report["requests"] == 6
+    assert "http_503 3" in o.out  # the table shows them too
+
+
+def test_load_timeouts_are_bounded_counted_and_exit_1(llm, smoke):
+    # Correctness answers at once; every streamed request would wait 30 s for its first token.
+    o = smoke("--url", llm(first_token_delay=30).url, "--requests", "4", "--concurrency", "4", "--timeout", "0.5")
+    assert_one_line_failure(o, 1, "4 of 4 load requests failed", "timeout 4", "--timeout")
+    assert o.report["errors"] == {"timeout": 4}
+    assert o.seconds < 0.5 + 10 + SLACK_S  # one wave of timeouts, not 30 s
+
+
+def test_costs_are_null_when_nothing_was_produced(llm, smoke):
+    o = smoke("--url", llm(stream_status=503).url, *FAST)
+    assert o.code == 1
+    assert o.report["output_tokens_per_s"] is None
+    assert set(o.report["cost_per_million_output_tokens"].values()) == {None}
+
+
+# --- usage and configuration ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--requests", "0"], ["--requests 0"]),
+    (["--concurrency", "0"], ["--concurrency 0"]),
+    (["--url", "localhost:8080"], ["--url", "http://"]),
+    (["--engine", "sglang"], ["--engine"]),
+    (["--prompts", "/nonexistent/prompts.txt"], ["--prompts", "cannot read"]),
+    (["--stack", "nosuchstack"], ["Pulumi.nosuchstack.yaml"]),
+    (["--json", "/nonexistent/dir/report.json"], ["--json", "no directory"]),
+])
+def test_bad_usage_or_config_exits_2_in_one_line(smoke, args, words):
+    o = smoke("--url", "http://127.0.0.1:9", *args)
+    assert_one_line_failure(o, 2, *words)
+
+
+# --- discovery from the stack outputs ------------------------------------------------------------
+
+
+def fake_tools(tmp_path: Path, outputs: dict, kubectl: str = "forward") -> tuple[Path, Path]:
+    """A bin/ with a fake `pulumi` that prints `outputs` and a fake `kubectl` that forwards the
+    local port to the test server (or fails like a wrong context); both log their argv."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "tools.log"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(f"""#!{sys.executable}
+import json, os, sys
+with open({str(log)!r}, "a") as f:
+    f.write(json.dumps({{"tool": "pulumi", "argv": sys.argv[1:]}}) + "\\n")
+print({json.dumps(json.dumps(outputs))})
+""")
+    bodies = {
+        "forward": """
+import asyncio
+local, upstream = int(sys.argv[-1].split(":")[0]), int(os.environ["FAKE_UPSTREAM_PORT"])
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+
+async def handle(reader, writer):
+    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream)
+    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+async def main():
+    async with await asyncio.start_server(handle, "127.0.0.1", local):
+        await asyncio.sleep(60)  # bounded: never outlives a test, even if nobody stops it
+
+asyncio.run(main())
+""",
+        "fail": """
+print('error: services "llm-service" not found', file=sys.stderr)
+sys.exit(1)
+""",
+    }
+    (bin_dir / "kubectl").write_text(f"""#!{sys.executable}
+import json, os, sys
+with open({str(log)!r}, "a") as f:
+    f.write(json.dumps({{"tool": "kubectl", "argv": sys.argv[1:], "pid": os.getpid()}}) + "\\n")
+{bodies[kubectl]}""")
+    for tool in ("pulumi", "kubectl"):
+        (bin_dir / tool).chmod(0o755)
+    return bin_dir, log
+
+
+def calls(log: Path, tool: str) -> list[dict]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [c for c in map(json.loads, lines) if c["tool"] == tool]
+
+
+def gone(pid: int, within_s: float = 5) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+CLUSTER_IP_OUTPUTS = {"endpoint": "http://llm-service.llm.svc.cluster.local:8080", "namespace": "llm",
+                      "clusterName": "llm-serving-dev", "engine": "tgi", "kubeconfig": "[secret]"}
+
+
+def test_without_url_a_cluster_ip_endpoint_is_port_forwarded_and_the_forward_stopped(llm, smoke, tmp_path):
+    server = llm()
+    bin_dir, log = fake_tools(tmp_path, CLUSTER_IP_OUTPUTS)
+    o = smoke(*FAST, env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_UPSTREAM_PORT": str(server.server_address[1])},
+              cli=True)
+    assert o.code == 0, o.err
+    assert [c["argv"] for c in calls(log, "pulumi")] == [["stack", "output", "--json", "--stack", "dev"]]
+    (kubectl,) = calls(log, "kubectl")
+    local = kubectl["argv"][-1].split(":")[0]
+    assert kubectl["argv"] == ["-n", "llm", "port-forward", "service/llm-service", f"{local}:8080"]
+    assert o.report["url"] == f"http://127.0.0.1:{local}" and o.report["engine"] == "tgi"
+    assert server.seen.streams == 4  # the load went through the forward
+    assert gone(kubectl["pid"])
+
+
+def test_without_url_a_load_balancer_endpoint_is_used_as_it_is(llm, smoke, tmp_path):
+    server = llm()
+    bin_dir, log = fake_tools(tmp_path, {"endpoint": server.url, "namespace": "llm"})
+    o = smoke(*FAST, "--stack", "prod", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert o.code == 0, o.err
+    assert calls(log, "kubectl") == []
+    assert [c["argv"][-1] for c in calls(log, "pulumi")] == ["prod"]
+
+
+def test_without_url_and_without_pulumi_exits_2_saying_what_to_do(smoke, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    o = smoke(*FAST, env={"PATH": str(empty)})
+    assert_one_line_failure(o, 2, "--url", "Pulumi CLI")
+
+
+def test_a_failing_port_forward_exits_2_with_kubectls_words(smoke, tmp_path):
+    bin_dir, _ = fake_tools(tmp_path, CLUSTER_IP_OUTPUTS, kubectl="fail")
+    o = smoke(*FAST, env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert_one_line_failure(o, 2, 'services "llm-service" not found', "get-credentials llm-serving-dev")
+
+
+def test_sigterm_while_waiting_stops_the_port_forward_and_exits_in_one_line(llm, tmp_path):
+    server = llm(health_failures=10**6)
+    bin_dir, log = fake_tools(tmp_path, CLUSTER_IP_OUTPUTS)
+    env = environment({"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_UPSTREAM_PORT": str(server.server_address[1])})
+    proc = subprocess.Popen([sys.executable, "-m", "smoke", "--wait", "60"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while "/health" not in server.seen.paths and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "/health" in server.seen.paths, "smoke never polled /health"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert "Traceback" not in err and [l for l in err.splitlines() if l.startswith("smoke:")] == [
+        "smoke: interrupted; the load stopped where it was"]
+    assert gone(calls(log, "kubectl")[0]["pid"])
+
+
+# --- the arithmetic, exactly ---------------------------------------------------------------------
+
+
+def test_cost_per_million_is_dollars_per_hour_over_tokens_per_hour():
+    # 2 replicas at $3.60/h = $7.20/h; 1000 tokens/s = 3.6 M tokens/h: $2 per million.
+    assert cost_per_million_output_tokens(3.6, 2, 1000) == 2.0
+    assert cost_per_million_output_tokens(0.79862, 1, 100) == pytest.approx(2.218389, abs=1e-6)
+
+
+@pytest.mark.parametrize("price, replicas, rate", [(None, 1, 100.0), (0.8, 1, 0.0), (0.8, 1, None), (0.8, 0, 100.0)])
+def test_cost_is_unknown_without_a_price_a_replica_or_any_output(price, replicas, rate):
+    assert cost_per_million_output_tokens(price, replicas, rate) is None
+
+
+def stack_dir(tmp_path: Path, config: dict) -> Path:
+    d = tmp_path / "stacks"
+    d.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", d / "Pulumi.yaml")
+    (d / "Pulumi.t.yaml").write_text(yaml.safe_dump({"config": config}))
+    return d
+
+
+def test_ladder_is_the_stacks_tiers_with_the_plans_prices_and_replicas():
+    ladder = ladder_from_stack("prod")
+    assert [(t.name, t.per_hour, t.source) for t in ladder.tiers] == [
+        ("spot", 0.79862, "price table"),
+        ("flex-start", 0.94039, "assumption: on-demand less 53%"),
+        ("on-demand", 2.00083, "price table"),
+    ]
+    assert (ladder.machine, ladder.replicas) == ("g2-standard-24", 2)
+
+
+def test_ladder_costs_double_with_twice_the_replicas(tmp_path):
+    one = ladder_from_stack("dev").costs(500.0)
+    two = ladder_from_stack("dev", replicas=2).costs(500.0)
+    assert {tier: 2 * cost for tier, cost in one.items()} == two
+
+
+def test_price_overrides_from_the_stack_replace_the_table(tmp_path):
+    ladder = ladder_from_stack("t", root=stack_dir(tmp_path, {"gke-llm-serving:priceSpot": "1.5"}))
+    assert (ladder.tiers[0].name, ladder.tiers[0].per_hour, ladder.tiers[0].source) == ("spot", 1.5, "config")
+
+
+def test_autoscaling_min_replicas_is_the_count_when_present_and_is_said(tmp_path):
+    root = stack_dir(tmp_path, {"gke-llm-serving:replicas": 2,
+                                "gke-llm-serving:autoscaling": {"minReplicas": 3, "maxReplicas": 6}})
+    ladder = ladder_from_stack("t", root=root)
+    assert ladder.replicas == 3 and "autoscaling minReplicas" in ladder.replicas_source
+    assert ladder_from_stack("t", replicas=1, root=root).replicas == 1  # --replicas still wins
+
+
+def test_percentiles_interpolate_between_ranks():
+    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    assert percentile([1.0, 2.0, 3.0, 4.0], 95) == pytest.approx(3.85)
+    assert percentile([7.0], 95) == 7.0
+    assert percentile([], 50) is None
+
+
+def test_per_request_rate_counts_tokens_after_the_first_over_the_time_after_it():
+    assert Result(True, ttft_s=0.5, latency_s=2.5, output_tokens=5).tokens_per_s == 2.0
+    assert Result(True, ttft_s=0.5, latency_s=0.5, output_tokens=1).tokens_per_s is None
+
+
+def test_summary_counts_errors_by_kind_and_rates_only_successes():
+    results = [Result(True, ttft_s=0.1, latency_s=1.1, output_tokens=11, tokens_from="chunks"),
+               Result(False, "timeout", "timed out"), Result(False, "http_503", "HTTP 503"),
+               Result(False, "timeout", "timed out")]
+    s = summarize(results, wall_s=2.0)
+    assert s.errors == {"http_503": 1, "timeout": 2}
+    assert (s.requests, s.succeeded, s.output_tokens, s.output_tokens_per_s) == (4, 1, 11, 5.5)
+    assert s.output_tokens_per_s_per_request == 10.0
