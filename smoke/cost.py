@@ -107,9 +107,9 @@ def ladder_from_stack(stack: str, replicas: Optional[int] = None, root: Path = s
             # the load is as light as this smoke test's.
             try:
                 spec = json.loads(autoscaling)
-                count = int(spec["minReplicas"])
+                count = int(spec.get("minReplicas", 1))  # settings' default when absent
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                raise _bad("autoscaling", autoscaling, "no integer minReplicas in it",
+                raise _bad("autoscaling", autoscaling, "not an object with an integer minReplicas",
                            'give {"minReplicas": N, "maxReplicas": M}') from None
             source = f"stack {stack} autoscaling minReplicas (pass --replicas to price another count)"
 
