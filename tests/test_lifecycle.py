@@ -93,3 +93,16 @@ def test_load_balancer_endpoint_says_pending_instead_of_raising(status):
 def test_load_balancer_endpoint_takes_the_ip_or_the_hostname():
     assert srv.load_balancer_url(_Status([_Ingress(ip="10.1.2.3")]), 8080) == "http://10.1.2.3:8080"
     assert srv.load_balancer_url(_Status([_Ingress(hostname="lb.example")]), 8000) == "http://lb.example:8000"
+
+
+def test_nodes_get_gkes_node_role_and_image_pulls_only():
+    roles = sorted(m.plain["role"] for m in evaluate().of_type("gcp:projects/iAMMember:IAMMember"))
+    assert roles == ["roles/artifactregistry.reader", "roles/container.defaultNodeServiceAccount"]
+
+
+def test_default_tgi_image_checks_the_api_key_on_every_route_and_receives_sigterm():
+    from components.engines import tgi
+    assert tgi.version_of(tgi.DEFAULT_IMAGE) >= (2, 4)  # /invocations behind API_KEY; entrypoint execs
+    assert tgi.version_of("us-docker.pkg.dev/x/huggingface-text-generation-inference-cu124.2-3.ubuntu2204.py311") == (2, 3)
+    ev = evaluate(exposure="public", apiKey="k" * 24)
+    assert ev.one(SERVICE).plain["spec"]["type"] == "LoadBalancer"
