@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import pulumi
 
 import catalog
 import catalog.loading
-from components.engines import ENGINES, Engine
+from components.engines import Engine
 from settings import names
-from settings.reader import ConfigError, Reader
+from settings.reader import ConfigError, Reader, listing as _names
+from settings.scaling import DEFAULT_TARGET_QUEUE_SIZE, Autoscaling, autoscaling as _autoscaling  # noqa: F401 (re-exported)
+from settings.serving import (check_fit as _check_fit, check_shards as _check_shards, engine as _engine,
+                              location as _location, machine as _machine, model as _model,
+                              quantize as _quantize, region_of)  # noqa: F401 (region_of re-exported)
 
 PROJECT = "gke-llm-serving"
 
@@ -30,7 +33,6 @@ WEIGHT_SOURCES = ("bucket", "hub")
 
 # Tutorial defaults (GKE tutorial "Serve LLMs on GKE with a cost-optimized and highly available GPU
 # provisioning strategy" and kubernetes-engine-samples ai-ml/llm-multiple-gpus/mixtral-8x7b).
-DEFAULT_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 DEFAULT_COMPUTE_CLASS = "dws-model-inference-class"
 
 # Flex-start nodes live at most 7 days; leadTimeSeconds and maxRunDurationSeconds are bounded by it
@@ -131,146 +133,6 @@ class Settings:
 
 NODE_PROVISIONING_SECONDS = 20 * 60
 
-# Google's guidance for queue-size targets: "start with a value between 3-5 and gradually increase it
-# until requests reach the preferred latency" (GKE best practices, autoscaling LLM inference on GPUs).
-DEFAULT_TARGET_QUEUE_SIZE = 4
-AUTOSCALING_KEYS = ("minReplicas", "maxReplicas", "targetQueueSize")
-
-
-@dataclass(frozen=True)
-class Autoscaling:
-    min_replicas: int
-    max_replicas: int
-    target_queue_size: float
-
-
-def _autoscaling(r: Reader, machine: catalog.Machine, quota: int) -> tuple[Optional[Autoscaling], Optional[int]]:
-    """(autoscaling, fixed count): off when absent or min == max (then the fixed count is that)."""
-    raw = r.raw("autoscaling")
-    if raw is None:
-        return None, None
-    fix = 'give {"minReplicas": 1, "maxReplicas": 3, "targetQueueSize": 4}'
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise ConfigError("autoscaling", raw, "not an object", fix)
-    unknown = sorted(set(value) - set(AUTOSCALING_KEYS))
-    if unknown:
-        raise ConfigError("autoscaling", value, f"unknown key {unknown[0]!r}", f"use only {_names(AUTOSCALING_KEYS)}")
-
-    def whole(key: str, default: Optional[int]) -> int:
-        v = value.get(key, default)
-        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
-            raise ConfigError("autoscaling", value, f"{key} must be a whole number of replicas, 1 or more", fix)
-        return int(v)
-
-    low = whole("minReplicas", 1)
-    high = whole("maxReplicas", None)
-    if low > high:
-        raise ConfigError("autoscaling", value, f"minReplicas {low} is above maxReplicas {high}", "make minReplicas <= maxReplicas")
-    target = value.get("targetQueueSize", DEFAULT_TARGET_QUEUE_SIZE)
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not target > 0 or not math.isfinite(target):
-        raise ConfigError("autoscaling", value, "targetQueueSize must be a positive number of waiting requests per replica",
-                          f"use e.g. {DEFAULT_TARGET_QUEUE_SIZE} (Google suggests starting at 3-5)")
-    gpus = (high + 1) * machine.gpu_count  # NAP allows one spare GPU node (catalog.nap_limits)
-    if gpus > quota:
-        most = max(1, quota // machine.gpu_count - 1)
-        raise ConfigError("autoscaling", value,
-                          f"maxReplicas {high} needs up to {gpus} {machine.gpu} GPUs ({machine.gpu_count} per replica plus a spare node), above gpuQuota {quota}",
-                          f"use maxReplicas {most} or less, or raise the project's preemptible GPU quota and gpuQuota")
-    if low == high:
-        return None, low
-    return Autoscaling(low, high, float(target)), None
-
-
-def _names(items) -> str:
-    return ", ".join(items)
-
-
-def _machine(r: Reader) -> catalog.Machine:
-    name = r.string("machineType", "g2-standard-24")
-    known = catalog.machines()
-    if name in known:
-        return known[name]
-    gpu_types = _names(known)
-    if catalog.is_cpu_only_machine(name):
-        raise ConfigError("machineType", name, "has no GPU", f"use a GPU machine type: {gpu_types}")
-    raise ConfigError("machineType", name, "unknown machine type", f"use one of: {gpu_types}")
-
-
-def _location(r: Reader, machine: catalog.Machine) -> str:
-    location = r.string("location", "us-central1")
-    fix = "use a region such as us-central1 or a zone such as us-central1-a"
-    if not re.fullmatch(r"[a-z]+-[a-z]+\d+(-[a-z])?", location):
-        raise ConfigError("location", location, "not a GCP region or zone", fix)
-    region = region_of(location)
-    offered = catalog.gpu_regions().get(machine.accelerator)
-    if region not in catalog.all_gpu_regions():
-        raise ConfigError("location", location, f"{region} is not a Compute Engine region with GPUs (catalog/gpu-regions.csv)", fix)
-    if offered is not None and region not in offered:
-        raise ConfigError("location", location, f"{machine.gpu} ({machine.name}) is not offered in {region}",
-                          "use one of: " + _names(sorted(offered)) + ", or another machineType")
-    return location
-
-
-def _engine(r: Reader) -> Engine:
-    name = r.string("engine", "tgi")
-    if name not in ENGINES:
-        raise ConfigError("engine", name, "unknown serving engine", f"use one of: {_names(ENGINES)}")
-    return ENGINES[name]
-
-
-def _quantize(r: Reader, engine: Engine, model: catalog.Model, machine: catalog.Machine) -> catalog.Quantization:
-    """The quantization: stated, or derived: a pre-quantized checkpoint's own method; bf16 when it
-    fits; else the engine's load-time quantization."""
-    known = catalog.quantizations()
-    accepted = catalog.engine_quantizations(engine.name)
-    name = r.raw("quantize")
-    if name is None:
-        if model.checkpoint_quant != "none":
-            name = model.checkpoint_quant
-        elif not model.params_billion or catalog.fit(model, machine, known["none"]).fits:
-            name = "none" if model.params_billion or engine.name != "tgi" else "bitsandbytes-nf4"
-        else:
-            name = next((q for q in catalog.LOAD_TIME_QUANTIZE[engine.name]
-                         if catalog.fit(model, machine, known[q]).fits), catalog.LOAD_TIME_QUANTIZE[engine.name][0])
-    if name not in known:
-        raise ConfigError("quantize", name, "not a quantization the catalog knows", f"use one of: {_names(accepted)}")
-    if name not in accepted:
-        raise ConfigError("quantize", name, f"{engine.name} cannot run it",
-                          f"use one of: {_names(accepted)}, or engine " + _names(e for e in ENGINES if name in catalog.engine_quantizations(e)))
-    if model.checkpoint_quant != "none" and name != model.checkpoint_quant:
-        raise ConfigError("quantize", name, f"{model.model_id} is a pre-quantized {model.checkpoint_quant} checkpoint",
-                          f"use quantize {model.checkpoint_quant}, or leave quantize unset")
-    if model.checkpoint_quant == "none" and known[name].prequantized and model.params_billion:
-        raise ConfigError("quantize", name, f"{name} needs a pre-quantized checkpoint and {model.model_id} holds bf16 weights",
-                          "use a pre-quantized model (see catalog/models.csv) or a load-time quantization such as "
-                          + _names(catalog.LOAD_TIME_QUANTIZE[engine.name]))
-    return known[name]
-
-
-def _model(r: Reader) -> tuple[catalog.Model, bool]:
-    model_id = r.checked("model", DEFAULT_MODEL, names.hf_model_id, "give a Hugging Face model id such as mistralai/Mixtral-8x7B-Instruct-v0.1")
-    if model_id in catalog.models():
-        return catalog.models()[model_id], True
-    params = r.raw("modelParamsBillion")
-    if params is None:
-        pulumi.log.warn(
-            f"model {model_id!r} is not in the catalog, so its fit on the GPUs is not checked; "
-            "set modelParamsBillion to its size in billions of parameters to have it checked"
-        )
-        return catalog.unknown_model(model_id, 0.0), False
-    try:
-        size = float(params)
-    except ValueError:
-        size = -1.0
-    if not size > 0:
-        raise ConfigError("modelParamsBillion", params, "not a positive number", "give the size in billions, e.g. 7.2")
-    return catalog.unknown_model(model_id, size), False
-
-
 def _capacity(r: Reader, machine: catalog.Machine) -> tuple[str, ...]:
     fix = f"give an ordered list from {_names(TIERS)}, e.g. [spot, flex-start]"
     tiers = r.string_list("capacity", ["spot", "flex-start"], fix)
@@ -288,44 +150,6 @@ def _capacity(r: Reader, machine: catalog.Machine) -> tuple[str, ...]:
             "remove on-demand, or pick a machine type with on-demand capacity",
         )
     return tuple(tiers)
-
-
-def _check_fit(model: catalog.Model, machine: catalog.Machine, quantize: catalog.Quantization, engine: Engine) -> None:
-    if model.params_billion == 0:  # uncatalogued model without a size: warned, not checked
-        return
-    result = catalog.fit(model, machine, quantize)
-    if result.fits:
-        return
-    need = result.weights_gb + result.overhead_gb + model.kv_bytes_per_token * catalog.MIN_KV_TOKENS / 1e9
-    problem = (
-        f"{model.model_id} with quantize={quantize.name} needs about {need:.0f} GB of GPU memory "
-        f"(weights {result.weights_gb:.0f} GB + runtime + KV cache for {catalog.MIN_KV_TOKENS} tokens), "
-        f"{machine.name} has {machine.total_gpu_memory_gb} GB"
-    )
-    options = []
-    bigger = [m for m in catalog.machines_that_fit(model, quantize)]
-    if bigger:
-        options.append(f"machineType {bigger[0].name}")
-    if model.checkpoint_quant == "none":
-        smaller = catalog.quantizations_that_fit(model, machine, engine.name)
-        if smaller:
-            options.append(f"quantize {smaller[0].name}")
-        variants = catalog.prequantized_variants(model, machine, engine.name)
-        if variants:
-            options.append(f"model {variants[0].model_id}")
-    fix = "use " + " or ".join(options) if options else "use a smaller model"
-    raise ConfigError("machineType", machine.name, problem, fix)
-
-
-def _check_shards(model: catalog.Model, machine: catalog.Machine, quantize: catalog.Quantization) -> None:
-    if catalog.shards_divide_heads(model, machine.gpu_count):
-        return
-    good = [m.name for m in catalog.machines_that_fit(model, quantize)][:3]
-    raise ConfigError(
-        "machineType", machine.name,
-        f"NUM_SHARD={machine.gpu_count} (its GPUs) does not divide the {model.attention_heads} attention heads of {model.model_id}",
-        f"use a machine whose GPU count divides {model.attention_heads}" + (f", e.g. {_names(good)}" if good else ""),
-    )
 
 
 def _system_machine(r: Reader) -> str:
@@ -388,11 +212,6 @@ def _derived_bucket_name(project: str) -> str:
 def _stack_slug() -> str:
     """The stack name as it may appear in GKE and GCS names (stacks may hold upper case and dots)."""
     return re.sub(r"[^a-z0-9-]+", "-", pulumi.get_stack().lower()).strip("-")[:27] or "stack"
-
-
-def region_of(location: str) -> str:
-    """us-central1-a -> us-central1; a region stays a region."""
-    return location if re.fullmatch(r"[a-z]+-[a-z]+\d+", location) else location.rsplit("-", 1)[0]
 
 
 def load() -> Settings:

@@ -19,6 +19,10 @@ class ConfigError(pulumi.RunError):
 
 
 
+def listing(items) -> str:
+    return ", ".join(items)
+
+
 class Reader:
     """Reads raw config strings (as the CLI passes them) and converts them with clear errors."""
 
