@@ -53,7 +53,7 @@ if s.weight_source == "bucket":
         namespace=namespace.metadata.name, model_id=s.model.model_id, revision=s.model_revision,
         prefix=s.weights_prefix, image=s.image, secret_name=secret.secret_name, token_key=secret.token_key,
         loader_timeout_seconds=loading.loader_timeout_seconds(s.model), loader_node_selector=SYSTEM_POOL_LABELS,
-        depends_on=[cluster.cluster],
+        depends_on=[cluster.cluster], apis=cluster.apis,
     ), opts=on_cluster)
     memory = s.pod_memory
     weights = BucketWeights(
@@ -63,8 +63,10 @@ if s.weight_source == "bucket":
     loaded = [store.loader, *store.server_grants]
     pulumi.export("modelBucket", store.bucket_name)
 
-# Named after the engine: the TGI server keeps the resource names it had before engines were pluggable.
-server = InferenceServer(s.engine.name, InferenceServerArgs(
+# One logical name for every engine: it predates engines being pluggable, and a name per engine
+# would make switching `engine` create the new Deployment, Service and policy (same Kubernetes names)
+# before deleting the old ones, which collide.
+server = InferenceServer("tgi", InferenceServerArgs(
     namespace=namespace.metadata.name, compute_class_name=compute_class.class_name,
     engine=s.engine, image=s.image, launch=Launch(
         model=MODEL_PATH if weights else s.model.model_id, served_name=s.model.model_id,
@@ -101,6 +103,7 @@ observability = Observability("observability", ObservabilityArgs(
     target_queue_size=s.autoscaling.target_queue_size if s.autoscaling else settings.DEFAULT_TARGET_QUEUE_SIZE,
     pending_budget_seconds=settings.NODE_PROVISIONING_SECONDS, alert_email=s.alert_email,
     hpa_name=server.name if s.autoscaling else None,  # the HPA takes the Deployment's name
+    depends_on=cluster.apis,
 ))
 pulumi.export("dashboardUrl", observability.dashboard_url)
 

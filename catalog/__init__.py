@@ -171,12 +171,6 @@ def engine_quantizations(engine: str) -> tuple[str, ...]:
     return _engine_quantizations().get(engine, ())
 
 
-# What each engine quantizes bf16 weights to at load time when they do not fit, in order of
-# preference: TGI's bitsandbytes NF4 is the tutorial's; vLLM dropped bitsandbytes (0.28) but
-# quantizes to fp8 at load on Ada and newer GPUs (L4 is sm89).
-LOAD_TIME_QUANTIZE = {"tgi": ("bitsandbytes-nf4",), "vllm": ("fp8",)}
-
-
 @functools.cache
 def prices() -> dict[str, Price]:
     return {r["machine_type"]: Price(float(r["on_demand"]), float(r["spot"])) for r in _rows("prices-us-central1.csv")}

@@ -30,7 +30,10 @@ MONITORING_COMPONENTS = ["SYSTEM_COMPONENTS", "POD", "DEPLOYMENT", "HPA", "DCGM"
 # The system pool's nodes carry this label: CPU-only work (the model loader) selects it.
 SYSTEM_POOL_LABELS = {"llm-serving/role": "system"}
 CLUSTER_IGNORED_FIELDS = ["nodeConfig", "initialNodeCount"]
-APIS = ("container.googleapis.com", "compute.googleapis.com", "iam.googleapis.com")
+# container, compute, iam for the cluster; storage for the model bucket; monitoring for the dashboard
+# and alerts (a fresh project may have neither on).
+APIS = ("container.googleapis.com", "compute.googleapis.com", "iam.googleapis.com",
+        "storage.googleapis.com", "monitoring.googleapis.com")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class GkeCluster(pulumi.ComponentResource):
                                  disable_on_destroy=False, opts=child)
             for api in APIS
         ]
+        self.apis = apis
         after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
 
         account = gcp.serviceaccount.Account(

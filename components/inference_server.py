@@ -93,8 +93,10 @@ def weight_volumes(weights: BucketWeights) -> list[k8s.core.v1.VolumeArgs]:
             volume_attributes={
                 "bucketName": weights.bucket_name,
                 "mountOptions": mount_options(weights),
-                # The grant is on the bucket, not the project: the driver's project-level check
-                # would fail; and fetching metadata at mount saves round trips at load.
+                # Skip the driver's up-front access check (as Google's serving samples do): the
+                # grants here are object roles on one bucket, and a failed check would keep the pod
+                # from starting where the mount itself works. Fetching metadata at mount saves
+                # round trips at load.
                 "skipCSIBucketAccessCheck": "true",
                 "gcsfuseMetadataPrefetchOnMount": "true",
             },
@@ -331,7 +333,12 @@ class InferenceServer(pulumi.ComponentResource):
             # name in the env's secretKeyRef is what rolls the pods (components/model_secret.py).
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 labels=labels,
-                annotations=None if weights is None else sidecar_annotations(weights.sidecar_cpu, weights.sidecar_memory_gib)),
+                # A RAM file cache lives in a memory emptyDir, charged to the pod: it is part of the
+                # sidecar's memory request, so the scheduler counts it and the kubelet does not pick
+                # this pod first under memory pressure.
+                annotations=None if weights is None else sidecar_annotations(
+                    weights.sidecar_cpu,
+                    weights.sidecar_memory_gib + (weights.cache_gib if weights.cache_medium == "memory" else 0))),
             spec=k8s.core.v1.PodSpecArgs(
                 # On the pod template (the tutorial put it on the Deployment spec, which the API
                 # rejects), and alone: GKE rejects gke-spot or gke-accelerator selectors beside it.

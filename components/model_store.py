@@ -25,6 +25,11 @@ LOADER_MOUNT = "/gcs"
 # *.bin), which would double the bytes (model-loading.md §0).
 INCLUDE = ("model*.safetensors", "*.json", "tokenizer*", "*.model", "*.tiktoken", "merges.txt", "vocab.txt")
 COMPLETE_MARKER = ".complete"
+# Files written through Cloud Storage FUSE are staged whole on the node's disk until closed
+# (gcsfuse docs/semantics.md), beside the serving image the loader pulls, on a 50 GB system node.
+# Two files at a time (checkpoint shards are 5-10 GB) bounds the staging; the sidecar requests it.
+LOADER_WORKERS = 2
+LOADER_STAGING_GIB = 20
 
 # Runs in the serving image, which ships huggingface_hub. Idempotent: a prefix with the marker is done;
 # an interrupted run resumes (snapshot_download skips files it already has in local_dir). The token is
@@ -39,7 +44,7 @@ if marker.exists():
     sys.exit(0)
 started = time.time()
 snapshot_download(repo_id=os.environ["MODEL_ID"], revision=os.environ["REVISION"], local_dir=str(target),
-                  allow_patterns=os.environ["INCLUDE"].split())
+                  allow_patterns=os.environ["INCLUDE"].split(), max_workers=int(os.environ["WORKERS"]))
 size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
 marker.write_text(f"{os.environ['MODEL_ID']}@{os.environ['REVISION']}")  # written last: the prefix is whole
 print(f"copied {size / 1e9:.1f} GB in {time.time() - started:.0f} s", flush=True)
@@ -47,11 +52,13 @@ print(f"copied {size / 1e9:.1f} GB in {time.time() - started:.0f} s", flush=True
 
 # The Cloud Storage FUSE sidecar gets requests (so the scheduler counts it) and no limits ("0"), as in
 # Google's serving samples: tight limits throttle it or OOM-kill the mount (model-loading.md §1.3).
-def sidecar_annotations(cpu: int, memory_gib: int) -> dict[str, str]:
+def sidecar_annotations(cpu: int, memory_gib: int, ephemeral_gib: int = 0) -> dict[str, str]:
+    extra = {"gke-gcsfuse/ephemeral-storage-request": f"{ephemeral_gib}Gi"} if ephemeral_gib else {}
     return {
         "gke-gcsfuse/volumes": "true",  # asks the CSI driver's webhook to inject the sidecar
         "gke-gcsfuse/cpu-request": str(cpu),
         "gke-gcsfuse/memory-request": f"{memory_gib}Gi",
+        **extra,
         "gke-gcsfuse/cpu-limit": "0",
         "gke-gcsfuse/memory-limit": "0",
         "gke-gcsfuse/ephemeral-storage-limit": "0",
@@ -76,6 +83,7 @@ class ModelStoreArgs:
     server_account: str = "llm-server"
     loader_account: str = "model-loader"
     depends_on: Sequence[pulumi.Resource] = ()  # the cluster: the identity pool exists only with it
+    apis: Sequence[pulumi.Resource] = ()  # the Cloud Storage API being enabled
 
 
 class ModelStore(pulumi.ComponentResource):
@@ -107,7 +115,7 @@ class ModelStore(pulumi.ComponentResource):
                 force_destroy=True,
                 soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(retention_duration_seconds=0),
                 labels={"app": "gke-llm-serving"},
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.apis)),
             )
             bucket_name: pulumi.Output[str] = bucket.name
         else:
@@ -164,7 +172,7 @@ class ModelStore(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels={"app": "model-loader"},
-                        annotations=sidecar_annotations(cpu=1, memory_gib=1)),
+                        annotations=sidecar_annotations(cpu=1, memory_gib=1, ephemeral_gib=LOADER_STAGING_GIB)),
                     spec=self._loader_pod(args, bucket_name),
                 ),
             ),
@@ -188,6 +196,9 @@ class ModelStore(pulumi.ComponentResource):
             name=args.secret_name, key=args.token_key))
         plain = {"MODEL_ID": args.model_id, "REVISION": args.revision, "TARGET": f"{LOADER_MOUNT}/{args.prefix}",
                  "MARKER": COMPLETE_MARKER, "INCLUDE": " ".join(INCLUDE), "HF_HOME": "/tmp/hf",
+                 "WORKERS": str(LOADER_WORKERS),
+                 # hf_transfer writes many chunks of many files at once: off, to keep staging bounded.
+                 "HF_HUB_ENABLE_HF_TRANSFER": "0",
                  "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
         return k8s.core.v1.PodSpecArgs(
             service_account_name=args.loader_account,
@@ -212,6 +223,8 @@ class ModelStore(pulumi.ComponentResource):
             )],
             volumes=[k8s.core.v1.VolumeArgs(name="models", csi=k8s.core.v1.CSIVolumeSourceArgs(
                 driver=CSI_DRIVER,
-                volume_attributes={"bucketName": bucket_name, "mountOptions": "implicit-dirs"},
+                # Same up-front access check skipped as for the server (components/inference_server.py).
+                volume_attributes={"bucketName": bucket_name, "mountOptions": "implicit-dirs",
+                                   "skipCSIBucketAccessCheck": "true"},
             ))],
         )

@@ -71,6 +71,7 @@ class ObservabilityArgs:
     alert_email: Optional[str] = None
     no_ready_seconds: int = 600  # no ready replica this long: page
     hpa_name: Optional[str] = None  # the HPA's name when autoscaled; the Deployment's when None
+    depends_on: Sequence[pulumi.Resource] = ()  # the Monitoring API being enabled
 
 
 def check(args: ObservabilityArgs) -> list[str]:
@@ -315,7 +316,7 @@ class Observability(pulumi.ComponentResource):
         if errors:  # before anything is registered
             raise InvalidObservability("observability: " + "; ".join(errors))
         super().__init__("llmserving:gcp:Observability", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         cluster = pulumi.Output.from_input(args.cluster_name)
 
         self.dashboard = gcp.monitoring.Dashboard(

@@ -58,10 +58,10 @@ def quantize(r: Reader, engine: Engine, model: catalog.Model, machine: catalog.M
         if model.checkpoint_quant != "none":
             name = model.checkpoint_quant
         elif not model.params_billion or catalog.fit(model, machine, known["none"]).fits:
-            name = "none" if model.params_billion or engine.name != "tgi" else "bitsandbytes-nf4"
+            name = "none" if model.params_billion else engine.unknown_model_quantize
         else:
-            name = next((q for q in catalog.LOAD_TIME_QUANTIZE[engine.name]
-                         if catalog.fit(model, machine, known[q]).fits), catalog.LOAD_TIME_QUANTIZE[engine.name][0])
+            name = next((q for q in engine.load_time_quantize
+                         if catalog.fit(model, machine, known[q]).fits), engine.load_time_quantize[0])
     if name not in known:
         raise ConfigError("quantize", name, "not a quantization the catalog knows", f"use one of: {_names(accepted)}")
     if name not in accepted:
@@ -73,7 +73,7 @@ def quantize(r: Reader, engine: Engine, model: catalog.Model, machine: catalog.M
     if model.checkpoint_quant == "none" and known[name].prequantized and model.params_billion:
         raise ConfigError("quantize", name, f"{name} needs a pre-quantized checkpoint and {model.model_id} holds bf16 weights",
                           "use a pre-quantized model (see catalog/models.csv) or a load-time quantization such as "
-                          + _names(catalog.LOAD_TIME_QUANTIZE[engine.name]))
+                          + _names(engine.load_time_quantize))
     return known[name]
 
 

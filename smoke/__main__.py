@@ -48,7 +48,8 @@ def find_target(opts: options.Options) -> Target:
     if service is None:  # a load balancer address: reachable as it is
         return Target(outputs.endpoint, engine, outputs.namespace)
     name, namespace, port = service
-    forward = discovery.PortForward(name, namespace, port, outputs.cluster_name)
+    forward = discovery.PortForward(name, namespace, port, outputs.cluster_name,
+                                    discovery.kube_context(opts.stack, outputs.cluster_name))
     return Target(forward.url, engine, namespace, before_poll=forward.ensure, forward=forward)
 
 

@@ -80,6 +80,22 @@ def _accepts(port: int) -> bool:
         return False
 
 
+def kube_context(stack: str, cluster_name: Optional[str], root=None) -> Optional[str]:
+    """The kubectl context `gcloud container clusters get-credentials` creates for this stack's
+    cluster (gke_PROJECT_LOCATION_CLUSTER), so the port-forward cannot reach another stack's cluster
+    that merely happens to be the current context (dev and prod share namespace and Service names).
+    None when the stack file does not name the project: then kubectl's current context is used."""
+    from planner import stack_config
+    try:
+        values = stack_config.resolve(stack, **({"root": root} if root else {})).values
+    except stack_config.StackConfigError:
+        return None
+    project, location = values.get("gcp:project"), values.get("gke-llm-serving:location")
+    if not (project and location and cluster_name):
+        return None
+    return f"gke_{project}_{location}_{cluster_name}"
+
+
 class PortForward:
     """`kubectl -n NS port-forward service/SVC LOCAL:PORT` as a child process.
 
@@ -87,8 +103,10 @@ class PortForward:
     loads and the port is closed), so `ensure()` starts it again; readiness polling calls it.
     """
 
-    def __init__(self, service: str, namespace: str, port: int, cluster_name: Optional[str] = None):
+    def __init__(self, service: str, namespace: str, port: int, cluster_name: Optional[str] = None,
+                 context: Optional[str] = None):
         self.service, self.namespace, self.port, self.cluster_name = service, namespace, port, cluster_name
+        self.context = context
         self.local_port = free_local_port()
         self.url = f"http://127.0.0.1:{self.local_port}"
         self._proc: Optional[subprocess.Popen] = None
@@ -100,7 +118,8 @@ class PortForward:
         if kubectl is None:
             raise SmokeError("the endpoint is a ClusterIP Service and kubectl is not on PATH to port-forward it: "
                              "install kubectl, or port-forward yourself and pass --url", EXIT_USAGE)
-        return [kubectl, "-n", self.namespace, "port-forward", f"service/{self.service}",
+        context = ["--context", self.context] if self.context else []
+        return [kubectl, *context, "-n", self.namespace, "port-forward", f"service/{self.service}",
                 f"{self.local_port}:{self.port}"]
 
     def _said(self) -> str:

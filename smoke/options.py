@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
+from components.engines import ENGINES
 from smoke import EXIT_USAGE, SmokeError
 
 # Right after `pulumi up` the server is already ready (the Deployment's roll-out wait covers the
@@ -82,7 +83,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prompts", type=Path, default=None,
                    help="file of prompts, one per line ('#' lines ignored); default: a built-in set of 8")
     p.add_argument("--json", type=Path, default=None, dest="json_path", help="also write the report as JSON to FILE")
-    p.add_argument("--engine", choices=("tgi", "vllm"), default=None,
+    p.add_argument("--engine", choices=tuple(ENGINES), default=None,
                    help="serving engine, for the report (default: the stack output `engine`, if any)")
     p.add_argument("--model", default=None, help="model name sent in requests (default: the server's /v1/models)")
     p.add_argument("--replicas", type=int, default=None,

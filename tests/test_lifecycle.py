@@ -100,9 +100,42 @@ def test_nodes_get_gkes_node_role_and_image_pulls_only():
     assert roles == ["roles/artifactregistry.reader", "roles/container.defaultNodeServiceAccount"]
 
 
-def test_default_tgi_image_checks_the_api_key_on_every_route_and_receives_sigterm():
+def test_default_tgi_image_is_at_least_2_4_so_public_exposure_is_allowed():
     from components.engines import tgi
     assert tgi.version_of(tgi.DEFAULT_IMAGE) >= (2, 4)  # /invocations behind API_KEY; entrypoint execs
     assert tgi.version_of("us-docker.pkg.dev/x/huggingface-text-generation-inference-cu124.2-3.ubuntu2204.py311") == (2, 3)
     ev = evaluate(exposure="public", apiKey="k" * 24)
     assert ev.one(SERVICE).plain["spec"]["type"] == "LoadBalancer"
+
+
+def test_switching_engine_keeps_every_resource_name_so_objects_are_updated_not_recreated():
+    # Same Kubernetes names (llm, llm-service, ...) under a new Pulumi name would be created before
+    # the old objects are deleted, and collide.
+    def names(ev):
+        return sorted((r.type, r.name) for r in ev.resources if r.type.startswith("kubernetes:") and r.custom)
+    tgi = evaluate(model="casperhansen/mixtral-instruct-awq")
+    vllm = evaluate(engine="vllm", model="casperhansen/mixtral-instruct-awq")
+    assert names(tgi) == names(vllm)
+
+
+def test_endpoint_output_says_pending_while_the_load_balancer_has_no_address(monkeypatch):
+    from planner import harness
+    plain_new_resource = harness._Recorder.new_resource
+
+    def without_status(self, args):
+        rid, state = plain_new_resource(self, args)
+        state.pop("status", None)  # what a just-created, not-awaited Service looks like
+        return rid, state
+
+    monkeypatch.setattr(harness._Recorder, "new_resource", without_status)
+    ev = evaluate(exposure="internal")
+    assert ev.outputs["endpoint"].startswith("pending: the load balancer has no address yet")
+
+
+def test_apis_for_the_bucket_and_monitoring_are_enabled_first():
+    ev = evaluate()
+    apis = {r.plain["service"] for r in ev.of_type("gcp:projects/service:Service")}
+    assert {"storage.googleapis.com", "monitoring.googleapis.com"} <= apis
+    assert "gcp:projects/service:Service::llm-api-storage" in ev.one("gcp:storage/bucket:Bucket").opts.depends_on
+    assert all("gcp:projects/service:Service::llm-api-monitoring" in p.opts.depends_on
+               for p in ev.of_type("gcp:monitoring/alertPolicy:AlertPolicy"))

@@ -93,6 +93,9 @@ def test_the_93_gb_checkpoint_is_cached_on_local_ssd_and_a_25_gb_one_in_ram():
     small = evaluate(model="casperhansen/mixtral-instruct-awq")
     cache = {v["name"]: v for v in pod_spec(small)["volumes"]}["gke-gcsfuse-cache"]["emptyDir"]
     assert cache == {"medium": "Memory", "sizeLimit": "25Gi"}
+    # ... and counted: the sidecar's memory request carries it (2 GiB of its own + 25 GiB).
+    template = server(small).plain["spec"]["template"]["metadata"]["annotations"]
+    assert template["gke-gcsfuse/memory-request"] == "27Gi"
     # The RAM cache comes out of the server's memory request: 83 GiB less 25 GiB.
     assert container(small)["resources"]["requests"]["memory"] == "58Gi"
     assert all("storage" not in p for p in small.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"])
@@ -128,6 +131,8 @@ def test_loader_job_copies_the_model_once_on_a_cpu_node_with_the_token_from_the_
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
     assert env["HF_TOKEN"] == {"secretKeyRef": {"name": secret_name(ev), "key": "hf_api_token"}}
     assert env["TARGET"] == "/gcs/mistralai/Mixtral-8x7B-Instruct-v0.1/main" and env["REVISION"] == "main"
+    assert env["HF_HUB_ENABLE_HF_TRANSFER"] == "0" and env["WORKERS"] == "2"  # bounded staging on the node
+    assert job["spec"]["template"]["metadata"]["annotations"]["gke-gcsfuse/ephemeral-storage-request"] == "20Gi"
     assert "consolidated" not in env["INCLUDE"] and "model*.safetensors" in env["INCLUDE"].split()
     assert TOKEN not in str(job)
 
@@ -140,8 +145,8 @@ def test_loader_script_is_idempotent_and_writes_its_marker_last(tmp_path, monkey
     calls = []
     fake = types.ModuleType("huggingface_hub")
 
-    def snapshot_download(repo_id, revision, local_dir, allow_patterns):
-        calls.append((repo_id, revision, allow_patterns))
+    def snapshot_download(repo_id, revision, local_dir, allow_patterns, max_workers):
+        calls.append((repo_id, revision, allow_patterns, max_workers))
         assert not (tmp_path / "m" / model_store.COMPLETE_MARKER).exists()
         (tmp_path / "m" / "model-00001.safetensors").write_bytes(b"x" * 10)
 
@@ -149,7 +154,7 @@ def test_loader_script_is_idempotent_and_writes_its_marker_last(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
     (tmp_path / "m").mkdir()
     env = {"TARGET": str(tmp_path / "m"), "MARKER": model_store.COMPLETE_MARKER, "MODEL_ID": "o/n",
-           "REVISION": "abc", "INCLUDE": " ".join(model_store.INCLUDE), "HF_TOKEN": TOKEN}
+           "REVISION": "abc", "INCLUDE": " ".join(model_store.INCLUDE), "HF_TOKEN": TOKEN, "WORKERS": "2"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     exec(compile(model_store.LOADER_SCRIPT, "loader", "exec"), {})
@@ -157,6 +162,7 @@ def test_loader_script_is_idempotent_and_writes_its_marker_last(tmp_path, monkey
     with pytest.raises(SystemExit) as done:
         exec(compile(model_store.LOADER_SCRIPT, "loader", "exec"), {})
     assert done.value.code == 0 and len(calls) == 1
+    assert calls[0][3] == 2  # two files staged at a time, not huggingface_hub's 8
 
 
 def test_deployment_waits_for_the_loader_and_the_read_grant():

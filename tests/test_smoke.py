@@ -545,3 +545,16 @@ def test_summary_counts_errors_by_kind_and_rates_only_successes():
     assert s.errors == {"http_503": 1, "timeout": 2}
     assert (s.requests, s.succeeded, s.output_tokens, s.output_tokens_per_s) == (4, 1, 11, 5.5)
     assert s.output_tokens_per_s_per_request == 10.0
+
+
+def test_port_forward_targets_the_stacks_own_cluster_context(tmp_path):
+    # dev and prod share namespace and Service names: the forward must not reach whichever cluster
+    # happens to be kubectl's current context.
+    import shutil as _shutil
+    from smoke import discovery
+    from planner.stack_config import ROOT
+    _shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.t.yaml").write_text("config:\n  gcp:project: acme-ml\n  gke-llm-serving:location: europe-west4\n")
+    assert discovery.kube_context("t", "llm-serving-t", root=tmp_path) == "gke_acme-ml_europe-west4_llm-serving-t"
+    (tmp_path / "Pulumi.u.yaml").write_text("config: {}\n")
+    assert discovery.kube_context("u", "llm-serving-u", root=tmp_path) is None  # no project: current context

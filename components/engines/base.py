@@ -52,3 +52,7 @@ class Engine:
     check_image: Callable[[str, str], Optional[str]]  # (image, exposure) -> problem, or None
     gpu_driver: str = "default"  # what the ComputeClass asks GKE to install: default or latest
     prefill_chunk: int = 0  # tokens per prefill step when the engine chunks long prompts (0: one batch)
+    # What bf16 weights that do not fit are quantized to at load, in order of preference; the first
+    # is also what a model of unknown size gets (nothing to check it against).
+    load_time_quantize: tuple[str, ...] = ()
+    unknown_model_quantize: str = "none"

@@ -145,4 +145,6 @@ ENGINE = Engine(
     hf_home_for=hf_home_for,
     dense_moe=lambda quantize: quantize not in SPARSE_MOE_QUANTIZE,
     check_image=check_image,
+    load_time_quantize=("bitsandbytes-nf4",),  # the tutorial's
+    unknown_model_quantize="bitsandbytes-nf4",  # what this project always gave TGI
 )

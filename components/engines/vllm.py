@@ -101,4 +101,6 @@ ENGINE = Engine(
     # default for GPUs under 70 GiB (0.32 v1/engine get_batch_defaults). Stated explicitly so a
     # release that changes the default cannot change the memory the plan counted.
     prefill_chunk=2048,
+    # vLLM dropped bitsandbytes (0.28, vllm#39583) but quantizes to fp8 at load on Ada and newer (L4 is sm89).
+    load_time_quantize=("fp8",),
 )
