@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -242,8 +243,24 @@ async def stream_completion(client: httpx.AsyncClient, model: str, prompt: str, 
     Output tokens: the server's own count from the final `usage` chunk when it sends one (asked
     for with stream_options.include_usage; vLLM does), else the number of token chunks streamed
     (TGI streams one token per chunk)."""
-    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "stream": True,
-            "stream_options": {"include_usage": True}}
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "stream": True}
+    if client not in _REFUSE_STREAM_OPTIONS:
+        body["stream_options"] = {"include_usage": True}
+    result = await _stream_once(client, body, timeout_s)
+    if not result.ok and result.error in ("http_400", "http_422") and "stream_options" in body:
+        # A server that refuses a field it does not know: count chunks instead, from now on.
+        _REFUSE_STREAM_OPTIONS.add(client)
+        body.pop("stream_options")
+        result = await _stream_once(client, body, timeout_s)
+    return result
+
+
+# Clients (one per run) whose server refused stream_options, so the rest of the load does not pay a
+# failed request each.
+_REFUSE_STREAM_OPTIONS: "weakref.WeakSet[httpx.AsyncClient]" = weakref.WeakSet()
+
+
+async def _stream_once(client: httpx.AsyncClient, body: dict, timeout_s: float) -> Result:
     start = time.perf_counter()
     ttft: Optional[float] = None
     chunks, usage_tokens, events, text = 0, None, 0, []

@@ -31,6 +31,7 @@ class Behaviour:
     health_failures: int = 0  # /health answers 503 this many times, then 200
     health_status: int = 200  # after the failures
     models: bool = True  # serve /v1/models
+    reject_stream_options: bool = False  # answer 422 to a body with stream_options (a strict server)
 
 
 @dataclass
@@ -131,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.seen.lock:
             self.server.seen.bodies.append(body)
         if self.path == "/v1/completions":
+            if self.server.behaviour.reject_stream_options and "stream_options" in body:
+                return self._error(422)
             self._stream(body) if body.get("stream") else self._complete(body, chat=False)
         elif self.path == "/v1/chat/completions":
             self._complete(body, chat=True)

@@ -168,6 +168,17 @@ def test_output_tokens_are_the_streamed_chunks_without_usage(llm, smoke):
     assert o.report["output_tokens_counted_from"] == "chunks"
 
 
+def test_a_server_refusing_stream_options_is_measured_from_chunks(llm, smoke):
+    # A strict OpenAI-compatible server may answer 422 to the usage option: retried without it.
+    server = llm(reject_stream_options=True)
+    o = smoke("--url", server.url, *FAST)
+    assert o.code == 0 and o.report["errors"] == {}
+    assert o.report["output_tokens_counted_from"] == "chunks"
+    streamed = [b for b in server.seen.bodies if b.get("stream")]
+    # Refused at most once per request already in flight (concurrency 4), then left out.
+    assert 1 <= sum("stream_options" in b for b in streamed) <= 4 and "stream_options" not in streamed[-1]
+
+
 def test_max_tokens_is_sent_with_every_request(llm, smoke):
     server = llm()
     o = smoke("--url", server.url, *FAST, "--max-tokens", "3")
