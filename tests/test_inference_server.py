@@ -21,7 +21,7 @@ def test_container_env_sets_model_shards_quantize_and_port():
     assert env["NUM_SHARD"] == "2"
     assert env["QUANTIZE"] == "bitsandbytes-nf4"
     assert env["PORT"] == "8080"
-    assert env["HF_HOME"] == "/tmp"
+    assert env["HF_HOME"] == "/data"  # the upstream image's
     assert int(env["MAX_INPUT_TOKENS"]) < int(env["MAX_TOTAL_TOKENS"]) <= 32768
 
 
@@ -51,7 +51,7 @@ def test_shared_memory_and_a_weight_cache_at_hf_home():
     claim = volumes["model-cache"]["ephemeral"]["volumeClaimTemplate"]["spec"]
     assert claim["resources"]["requests"]["storage"] == "100Gi"
     mounts = {m["name"]: m["mountPath"] for m in container(ev)["volumeMounts"]}
-    assert mounts == {"dshm": "/dev/shm", "model-cache": "/tmp"}
+    assert mounts == {"dshm": "/dev/shm", "model-cache": "/data"}
 
 
 def test_weight_cache_grows_with_the_model():

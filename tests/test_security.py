@@ -69,7 +69,12 @@ def test_prod_has_private_nodes_and_authorized_networks():
     assert cluster["masterAuthorizedNetworksConfig"]["cidrBlocks"]
 
 
-def test_unpinned_image_is_warned_about():
-    assert any("no tag or digest" in w for w in evaluate().warnings)
+def test_unpinned_image_is_warned_about_and_the_defaults_are_pinned():
+    google = "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/huggingface-text-generation-inference-cu124.2-4.ubuntu2204.py311"
+    assert any("no tag or digest" in w for w in evaluate(image=google).warnings)
     pinned = "us-docker.pkg.dev/x/y/tgi@sha256:" + "a" * 64
     assert not any("no tag or digest" in w for w in evaluate(image=pinned).warnings)
+    from components.engines import ENGINES
+    from settings import names
+    assert all(names.image_is_pinned(e.default_image) for e in ENGINES.values())
+    assert not any("no tag or digest" in w for w in evaluate().warnings)

@@ -175,7 +175,7 @@ def test_a_server_refusing_stream_options_is_measured_from_chunks(llm, smoke):
     assert o.code == 0 and o.report["errors"] == {}
     assert o.report["output_tokens_counted_from"] == "chunks"
     streamed = [b for b in server.seen.bodies if b.get("stream")]
-    # Refused at most once per request already in flight (concurrency 4), then left out.
+    # Refused at most once per request already in flight, then left out.
     assert 1 <= sum("stream_options" in b for b in streamed) <= 4 and "stream_options" not in streamed[-1]
 
 

@@ -12,20 +12,19 @@ from typing import Optional
 from components.engines.base import Container, Engine, Launch
 from components.server_metrics import ServerMetrics
 
-# Google's TGI builds are versioned in the repository name: one repository per TGI release
-# (huggingface/Google-Cloud-Containers containers/tgi/gpu/<version>/Dockerfile; cu124.2-4 is TGI 2.4.0
-# on CUDA 12.4, the newest Google build published). The tutorial's cu124.2-3 (TGI 2.3.1) has two
-# defects this one does not: /invocations bypasses API_KEY (fixed in 2.4.0, TGI #2683), and its
-# entrypoint runs the launcher without `exec`, so SIGTERM never reaches it (no drain at all). The
-# repository has no version tags, only a moving `latest` within the release: README says how to
-# pin its digest; none can be verified from here.
-DEFAULT_IMAGE = (
-    "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
-    "huggingface-text-generation-inference-cu124.2-4.ubuntu2204.py311"
-)
+# The newest TGI release (3.3.7, 2025-12-18; TGI is in maintenance mode since), pinned by tag.
+# Why not Google's TGI builds (us-docker.pkg.dev/deeplearning-platform-release/gcr.io/
+# huggingface-text-generation-inference-cu124.<major>-<minor>...): they carry no version tags, only
+# a moving `latest` inside one repository per release, so they cannot be pinned by tag, and no digest
+# can be verified from here; the newest published one is TGI 2.4.0 (huggingface/Google-Cloud-Containers
+# README). The tutorial's cu124.2-3 (TGI 2.3.1) serves /invocations outside API_KEY (fixed in 2.4.0,
+# TGI #2683) and runs the launcher without `exec`, so SIGTERM never reaches it. 3.3.7 has both fixes
+# and GRACEFUL_TERMINATION_TIMEOUT (3.2.2+). Its launcher is the image's entrypoint; PORT is set below
+# (the image defaults to 80) and HF_HOME is /data.
+DEFAULT_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.7"
 GOOGLE_REGISTRY = "us-docker.pkg.dev/deeplearning-platform-release/"
 
-PORT = 8080  # Google's TGI image sets PORT=8080 (team facts, tgi.md); we set it explicitly too
+PORT = 8080  # the tutorial's port (Google's TGI image sets PORT=8080); set explicitly for every image
 HEALTH_PATH = "/health"  # 200 when ready, 503 when unhealthy; the port opens only after warm-up
 TOKEN_ENV = "HF_TOKEN"  # what the launcher reads
 LEGACY_TOKEN_ENV = "HUGGING_FACE_HUB_TOKEN"  # the older name Google's samples use, still honoured
@@ -124,10 +123,10 @@ def container(launch: Launch, image: str) -> Container:
 #   0 s   pod marked terminating; endpoints controller starts removing it from the Service
 #   0-5 s preStop pause: kube-proxy and load balancers stop sending new requests before TGI stops
 #   5 s   SIGTERM to the launcher, which passes it to the router: it stops accepting and drains in-flight
-#         requests. From TGI 3.2.2 for GRACEFUL_TERMINATION_TIMEOUT (20 s here); before, with no limit of
-#         its own (launcher/src/main.rs@v2.4.0), so until the SIGKILL
+#         requests for up to GRACEFUL_TERMINATION_TIMEOUT (20 s here; TGI 3.2.2+; an older image
+#         given with `image` drains with no limit of its own, launcher/src/main.rs@v2.4.0, until the kill)
 #   15 s  on Spot, the node shuts down: requests still running are cut, clients retry on another replica
-#   25 s  elsewhere (roll-outs, drains, flex-start ends): a 3.2.2+ drain has ended; 2.4 drains until 30 s
+#   25 s  elsewhere (roll-outs, drains, flex-start ends): the drain has ended, 5 s before the SIGKILL
 #   30 s  SIGKILL
 ENGINE = Engine(
     name="tgi",
