@@ -12,6 +12,8 @@ from planner.__main__ import main
 ACCEPTED = {
     "CKV_K8S_14": "image tag: the defaults are pinned by tag; only an `image` a user sets without one "
                   "(Google's TGI builds have none) trips it, and the program warns then",
+    "CKV_K8S_15": "pull policy Always: the images are pinned by tag and 10+ GB; IfNotPresent (Kubernetes' "
+                  "default for a tag) starts a replacement pod without asking the registry first",
     "CKV_K8S_43": "image digest: the defaults are pinned by tag, not digest; no digest can be verified offline",
     "CKV_K8S_23": "root container: the TGI and vLLM images (and the loader, which runs the serving image) "
                   "run as root and define no other user; the metrics adapter's image sets none either",
