@@ -192,11 +192,13 @@ def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
 
 
 class InferenceServer(pulumi.ComponentResource):
-    """Creates the serving engine's Deployment (pods on the ComputeClass, every GPU of a node, probes sized for a
-    long cold start), its Service, a NetworkPolicy that admits only the model port and, with two or
-    more replicas, a PodDisruptionBudget.
+    """Creates the serving engine's Deployment (pods on the ComputeClass, every GPU of a node, probes
+    sized for a long cold start, the model bucket mounted read-only through Cloud Storage FUSE when
+    `weights` is given, no replica count when an HPA owns it), its Service, a NetworkPolicy that admits
+    only the model port and, with two or more replicas, a PodDisruptionBudget.
 
-    Exports `service_name`, `port` and `endpoint` (URL that follows the exposure).
+    Exports `deployment`, `name` and `selector` (for the PodMonitoring and HPA), `service_name`, `port`
+    and `endpoint` (URL that follows the exposure, or "pending: ..." while a load balancer has none).
     """
 
     def __init__(self, name: str, args: InferenceServerArgs, opts: Optional[pulumi.ResourceOptions] = None):
