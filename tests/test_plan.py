@@ -57,6 +57,7 @@ def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):
     _, out, _, _ = plan(tmp_path, capsys, "prod")
     assert "1  spot        g2-standard-24" in out and "$0.80" in out and "$1.60" in out  # 2 replicas
     assert "assumption: on-demand less 53%" in out
+    assert "plus 2 Local SSD(s) of 375 GiB per GPU node" in out  # bf16 Mixtral's file cache
     assert "3  on-demand" in out and "$4.00" in out
     assert "weights 26.2 GB" in out and "MAX_TOTAL_TOKENS 16384" in out
     assert "warm-up prefill 8.1 GB (MAX_BATCH_PREFILL_TOKENS 15360, every expert per token)" in out
