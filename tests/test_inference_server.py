@@ -2,7 +2,6 @@
 
 import math
 
-from components import inference_server as srv
 from conftest import server, container, env_of, evaluate, pod_spec, secret_name
 
 GIB_PER_REPLICA = 85  # allocatable memory of g2-standard-24 less GKE daemons (catalog.pod_resources)

@@ -2,7 +2,6 @@
 
 import pytest
 
-from components import inference_server as srv
 from conftest import server, container, evaluate, pod_spec
 
 
