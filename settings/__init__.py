@@ -31,6 +31,20 @@ EXPOSURES = ("cluster-ip", "internal", "public")
 
 WEIGHT_SOURCES = ("bucket", "hub")
 
+# Every key of the project's namespace the program reads: anything else in a stack file is a slip
+# (`replica: 3`) and is refused rather than silently ignored. Pulumi.yaml declares the scalar ones
+# (a test keeps the two in step); objects (autoscaling) cannot be declared there.
+OBJECT_KEYS = ("autoscaling",)
+KNOWN_KEYS = frozenset((
+    "hfToken", "engine", "model", "modelRevision", "weightSource", "modelBucket", "modelParamsBillion",
+    "quantize", "machineType", "capacity", "replicas", "gpuQuota", "alertEmail", "location", "clusterName",
+    "deletionProtection", "image", "hfHome", "computeClassName", "namespace", "flexStartLeadTimeSeconds",
+    "flexStartMaxRunDurationSeconds", "activeMigration", "startupTimeoutMinutes", "maxInputTokens",
+    "maxTotalTokens", "exposure", "apiKey", "privateNodes", "authorizedNetworks", "network",
+    "systemMachineType", "cacheStorageClass", "priceSpot", "priceFlexStart", "priceOnDemand",
+    *OBJECT_KEYS,
+))
+
 # Tutorial defaults (GKE tutorial "Serve LLMs on GKE with a cost-optimized and highly available GPU
 # provisioning strategy" and kubernetes-engine-samples ai-ml/llm-multiple-gpus/mixtral-8x7b).
 DEFAULT_COMPUTE_CLASS = "dws-model-inference-class"
@@ -216,6 +230,7 @@ def _stack_slug() -> str:
 
 def load() -> Settings:
     r = Reader()
+    r.refuse_unknown(KNOWN_KEYS)
     project = r.gcp.get("project")
     if not project:
         raise pulumi.ConfigMissingError("gcp:project", False)

@@ -47,7 +47,11 @@ BAD = [
     ({"autoscaling": {"maxReplicas": 3, "targetQueueSize": -2}}, "autoscaling", "targetQueueSize must be a positive number"),
     ({"autoscaling": {"maxReplicas": 8}}, "autoscaling", "maxReplicas 8 needs up to 18 NVIDIA L4 GPUs"),
     ({"autoscaling": {"maxReplicas": 4}, "gpuQuota": 8}, "autoscaling", "use maxReplicas 3 or less"),
-    ({"autoscaling": {"maxReplicas": 2, "minReplica": 1}}, "autoscaling", "unknown key 'minReplica'"),
+    ({"autoscaling": {"maxReplicas": 2, "minReplica": 1}}, "autoscaling", "unknown field 'minReplica'; did you mean minReplicas?"),
+    # A misspelt key must not leave the default in force silently (issue 16 item 10).
+    ({"replica": 3}, "replica", "is not a key this program reads; did you mean replicas?"),
+    ({"capacities": ["spot"]}, "capacities", "did you mean capacity?"),
+    ({"zzzz": "1"}, "zzzz", "known keys: activeMigration, alertEmail"),
     ({"autoscaling": "lots"}, "autoscaling", "not an object"),
     ({"priceOnDemand": "nan"}, "priceOnDemand", "not a price"),
     ({"engine": "sglang"}, "engine", "unknown serving engine"),
@@ -159,3 +163,29 @@ def test_every_config_key_has_a_bad_value_case():
     declared = set(project_file()["config"])
     covered = {key for config, key, _ in BAD} | {k for config, _, _ in BAD for k in config}
     assert declared - covered == set()
+
+
+def test_a_misspelt_secret_key_is_refused_without_printing_its_value():
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate(hfTokn="hf_misspeltSecretValue")
+    assert "hfTokn" in str(error.value) and "did you mean hfToken?" in str(error.value)
+    assert "hf_misspeltSecretValue" not in str(error.value)
+
+
+def test_every_key_pulumi_yaml_declares_is_one_the_program_reads_and_the_reverse():
+    # Pulumi.yaml's declared keys plus the object key autoscaling (objects cannot be declared there).
+    import yaml
+    from conftest import ROOT
+
+    declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
+    assert declared | {"autoscaling"} == set(settings.KNOWN_KEYS)
+
+
+def test_keys_from_the_clis_config_bag_are_checked_too(monkeypatch):
+    # The CLI's Python language host passes config as the PULUMI_CONFIG environment bag.
+    import json
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"gke-llm-serving:replica": "3"}))
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate()
+    assert "config replica=…: is not a key this program reads; did you mean replicas?" in str(error.value)
