@@ -12,6 +12,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from catalog import NapLimits, SYSTEM_POOL_MAX_NODES
+from catalog.nodes import BOOT_DISK_TYPE, GPU_BOOT_DISK_GB, SYSTEM_BOOT_DISK_GB
 
 # What a node needs and nothing more. GKE's predefined role for node service accounts carries what
 # the node's agents write (logs, metrics, resource metadata, autoscaler and node-problem reports) and
@@ -160,6 +161,11 @@ class GkeCluster(pulumi.ComponentResource):
                     gcp.container.ClusterClusterAutoscalingResourceLimitArgs(resource_type=args.nap.gpu_type, minimum=0, maximum=args.nap.gpus),
                 ],
                 auto_provisioning_defaults=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
+                    # Without these the provider sends its schema defaults, pd-standard and 100 GB, and
+                    # GPU pools GKE creates for the ComputeClass would take them: G2 does not boot on
+                    # pd-standard (catalog/nodes.py). The ComputeClass states its own disk too.
+                    disk_type=BOOT_DISK_TYPE,
+                    disk_size=GPU_BOOT_DISK_GB,
                     service_account=account.email,
                     oauth_scopes=NODE_SCOPES,
                     shielded_instance_config=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsShieldedInstanceConfigArgs(**shielded),
@@ -196,7 +202,11 @@ class GkeCluster(pulumi.ComponentResource):
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             node_config=gcp.container.NodePoolNodeConfigArgs(
                 machine_type=args.system_machine_type,
-                disk_size_gb=50,
+                # 50 GB left about 17 GiB of ephemeral storage, less than the loader asked for, and
+                # its Job never scheduled. disk_size_gb updates in place (no ForceNew). The type
+                # stays GKE's node-pool default (pd-balanced): disk_type is ForceNew on a pool, and
+                # a replaced pool named "system" collides with itself (no delete-before-replace).
+                disk_size_gb=SYSTEM_BOOT_DISK_GB,
                 service_account=account.email,
                 oauth_scopes=NODE_SCOPES,
                 shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
