@@ -72,6 +72,13 @@ def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
     })
 
 
+def subnetwork_link(project: str, region: str, subnetwork: str) -> str:
+    """RouterNat wants the subnetwork's self link; the cluster reads back its name (or a link)."""
+    if "/" in subnetwork:
+        return subnetwork
+    return f"projects/{project}/regions/{region}/subnetworks/{subnetwork}"
+
+
 class GkeCluster(pulumi.ComponentResource):
     """Creates the node service account and its roles, the cluster (NAP on, Workload Identity, release
     channel), a system node pool, Cloud NAT when nodes are private, and a Kubernetes provider.
@@ -111,7 +118,6 @@ class GkeCluster(pulumi.ComponentResource):
         ]
 
         shielded = dict(enable_secure_boot=True, enable_integrity_monitoring=True)
-        nat = self._nat(name, args, after_apis) if args.private_nodes else []
         self.cluster = gcp.container.Cluster(
             f"{name}-gke",
             name=args.name,
@@ -182,7 +188,7 @@ class GkeCluster(pulumi.ComponentResource):
             # The provider defaults to true, which makes `pulumi destroy` fail; config decides.
             deletion_protection=args.deletion_protection,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*apis, *members, *nat],
+                parent=self, depends_on=[*apis, *members],
                 ignore_changes=CLUSTER_IGNORED_FIELDS,
                 # GKE's deletion protection only fails the last step of `pulumi destroy`, after every
                 # Kubernetes object (and the model server) is gone. Pulumi's protect refuses the
@@ -216,6 +222,11 @@ class GkeCluster(pulumi.ComponentResource):
             opts=child,
         )
 
+        # After the cluster: NAT covers the cluster's own subnet only, which GKE picks at creation.
+        # Nothing on the system nodes needs it to boot (GKE's images come through Private Google
+        # Access); what does (the server's image, the loader's Hub download) waits on the provider.
+        nat = self._nat(name, args, after_apis) if args.private_nodes else []
+
         self.cluster_name = self.cluster.name
         self.endpoint = self.cluster.endpoint
         self.node_service_account = account.email
@@ -230,7 +241,7 @@ class GkeCluster(pulumi.ComponentResource):
             # it, and the load balancer and disks they own would be left running. For a cluster that
             # is really gone, README "Tear down" gives the one-off command.
             # Objects wait for the system pool, so nothing is scheduled before a node exists.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool, *nat]),
         )
         self.register_outputs({
             "cluster_name": self.cluster_name,
@@ -240,7 +251,9 @@ class GkeCluster(pulumi.ComponentResource):
         })
 
     def _nat(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-        """Private nodes have no external IP: Cloud NAT lets them pull images and download the model."""
+        """Private nodes have no external IP: Cloud NAT lets them pull images and download the model.
+        Only the cluster's subnet (primary and Pod ranges): other private VMs of the network and region
+        keep whatever egress they had (a NAT over ALL_SUBNETWORKS would give it to all of them)."""
         router = gcp.compute.Router(f"{name}-router", name=f"{args.name}-router", project=args.project,
                                     region=args.region, network=args.network, opts=opts)
         nat = gcp.compute.RouterNat(
@@ -250,7 +263,11 @@ class GkeCluster(pulumi.ComponentResource):
             region=args.region,
             router=router.name,
             nat_ip_allocate_option="AUTO_ONLY",
-            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+            subnetworks=[gcp.compute.RouterNatSubnetworkArgs(
+                name=self.cluster.subnetwork.apply(lambda sub: subnetwork_link(args.project, args.region, sub)),
+                source_ip_ranges_to_nats=["ALL_IP_RANGES"],
+            )],
             opts=pulumi.ResourceOptions(parent=self),
         )
         return [router, nat]

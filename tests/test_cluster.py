@@ -72,7 +72,12 @@ def test_private_nodes_come_with_cloud_nat():
     ev = evaluate(privateNodes=True)
     assert cluster(ev)["privateClusterConfig"] == {"enablePrivateNodes": True, "enablePrivateEndpoint": False}
     nat = ev.one("gcp:compute/routerNat:RouterNat").plain
-    assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES" and nat["region"] == "us-central1"
+    # Only the cluster's subnet (primary and Pod ranges), not every private VM of the region.
+    assert nat["sourceSubnetworkIpRangesToNat"] == "LIST_OF_SUBNETWORKS" and nat["region"] == "us-central1"
+    assert nat["subnetworks"] == [{"name": "projects/test-project/regions/us-central1/subnetworks/default",
+                                   "sourceIpRangesToNats": ["ALL_IP_RANGES"]}]
+    # Kubernetes objects (the server's image pull, the loader's download) wait for the NAT.
+    assert "gcp:compute/routerNat:RouterNat::llm-nat" in ev.one("pulumi:providers:kubernetes").opts.depends_on
     assert not evaluate().of_type("gcp:compute/routerNat:RouterNat")
     assert "privateClusterConfig" not in cluster(evaluate())
 
