@@ -115,7 +115,7 @@ def test_healthy_endpoint_exits_0_with_every_report_key(llm, smoke):
     assert REPORT_KEYS <= set(o.report)
     assert o.report["ok"] is True and o.report["failure"] is None
     assert (o.report["requests"], o.report["errors"], o.report["concurrency"]) == (4, {}, 2)
-    assert o.report["checks"] == {"completions": "ok", "chat": "ok"}
+    assert o.report["checks"] == {"completions": "ok", "chat": "ok", "stream": "ok"}
     assert o.report["model"] == fake_llm.MODEL
 
 
@@ -123,7 +123,7 @@ def test_load_sends_exactly_the_requested_number_of_streamed_requests(llm, smoke
     server = llm()
     o = smoke("--url", server.url, "--requests", "7", "--concurrency", "3")
     assert o.code == 0, o.err
-    assert server.seen.streams == 7
+    assert server.seen.streams == 1 + 7  # the stream check, then the 7 of the load
     streamed = [b for b in server.seen.bodies if b.get("stream")]
     assert all(b["stream_options"] == {"include_usage": True} and b["model"] == fake_llm.MODEL for b in streamed)
 
@@ -320,9 +320,11 @@ def test_load_errors_are_counted_by_kind_and_exit_1(llm, smoke):
 
 
 def test_load_timeouts_are_bounded_counted_and_exit_1(llm, smoke):
-    # Correctness answers at once; every streamed request would wait 30 s for its first token.
-    o = smoke("--url", llm(first_token_delay=30).url, "--requests", "4", "--concurrency", "4", "--timeout", "0.5")
-    assert_one_line_failure(o, 1, "4 of 4 load requests failed", "timeout 4", "--timeout")
+    # The checks answer at once; every streamed request of the load would wait 30 s for its first token.
+    o = smoke("--url", llm(first_token_delay=30, slow_from_stream=2).url, "--requests", "4", "--concurrency", "4",
+              "--timeout", "0.5")
+    assert_one_line_failure(o, 1, "4 of 4 load requests failed", "timeout 4", "--timeout",
+                            "timed out after 0.5 s")  # the seconds, so the user knows what to raise
     assert o.report["errors"] == {"timeout": 4}
     assert o.seconds < 0.5 + 10 + SLACK_S  # one wave of timeouts, not 30 s
 
@@ -436,7 +438,7 @@ def test_without_url_a_cluster_ip_endpoint_is_port_forwarded_and_the_forward_sto
     local = kubectl["argv"][-1].split(":")[0]
     assert kubectl["argv"] == ["-n", "llm", "port-forward", "service/llm-service", f"{local}:8080"]
     assert o.report["url"] == f"http://127.0.0.1:{local}" and o.report["engine"] == "tgi"
-    assert server.seen.streams == 4  # the load went through the forward
+    assert server.seen.streams == 1 + 4  # the stream check and the load went through the forward
     assert gone(kubectl["pid"])
 
 
@@ -480,8 +482,10 @@ def test_sigterm_while_waiting_stops_the_port_forward_and_exits_in_one_line(llm,
             proc.kill()
             proc.wait()
     assert proc.returncode == 130
-    assert "Traceback" not in err and [l for l in err.splitlines() if l.startswith("smoke:")] == [
-        "smoke: interrupted; the load stopped where it was"]
+    # No load had started: the line must not say it stopped one.
+    (line,) = [l for l in err.splitlines() if l.startswith("smoke:")]
+    assert "Traceback" not in err and line.startswith("smoke: interrupted while waiting for /health (")
+    assert line.endswith("nothing was sent to the model") and "load stopped" not in line
     assert gone(calls(log, "kubectl")[0]["pid"])
 
 
