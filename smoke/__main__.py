@@ -167,7 +167,10 @@ class Run:
         self.summary = s = load.summarize(results, wall_s)
 
         out.print()
-        out.print(report.figures_heading(s, o.concurrency, o.max_tokens, listing.max_model_len if listing else None))
+        out.print(report.figures_heading(s, o.concurrency, o.max_tokens))
+        note = report.context_note(o.max_tokens, listing.max_model_len if listing else None)
+        if note:
+            out.print(note)
         if s.errors:
             first = next(iter(s.error_details.items()))
             self.load_failure = (f"{s.requests - s.succeeded} of {s.requests} load requests failed "

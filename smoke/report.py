@@ -82,12 +82,16 @@ def errors_text(errors: dict[str, int]) -> str:
     return ", ".join(f"{kind} {count}" for kind, count in errors.items()) or "none"
 
 
-def figures_heading(s: Summary, concurrency: int, max_tokens: int, context: Optional[int] = None) -> str:
-    heading = f"Load: {s.requests} streamed requests, concurrency {concurrency}, up to {max_tokens} output tokens each"
-    if context is not None and max_tokens >= context:
-        # The prompt takes part of the context too, so no answer can reach max_tokens.
-        heading += f" (asked; the server's context is {context} tokens, prompt included)"
-    return heading
+def figures_heading(s: Summary, concurrency: int, max_tokens: int) -> str:
+    return f"Load: {s.requests} streamed requests, concurrency {concurrency}, up to {max_tokens} output tokens each"
+
+
+def context_note(max_tokens: int, context: Optional[int]) -> Optional[str]:
+    """A line under the heading when --max-tokens cannot be reached: the prompt takes part of the
+    server's context too (vLLM lists it as max_model_len on /v1/models)."""
+    if context is None or max_tokens < context:
+        return None
+    return f"  asked for {max_tokens}, but the server's context is {context} tokens, prompt included"
 
 
 def figures_table(s: Summary, withheld: bool = False) -> Table:
