@@ -179,16 +179,16 @@ class Run:
                                  + self.target.logs_hint)
             out.print(report.figures_table(s, withheld=True))
             out.print("  figures and cost withheld: with failed requests in it, a load's timings are the "
-                      "survivors' and its rate counts the failures' time")
+                      "survivors' and its rate counts the failures' time", soft_wrap=True)
             return EXIT_WRONG
         out.print(report.figures_table(s))
         counted_from = {"usage": "the server's usage counts", "chunks": "streamed chunks (one token each)"}
         out.print(f"  {s.output_tokens:,} output tokens in {s.wall_s:.1f} s, counted from "
                   f"{counted_from.get(s.tokens_from or '', s.tokens_from or 'nothing')}; "
-                  f"longest answer {s.longest_output} of {o.max_tokens} asked")
+                  f"longest answer {s.longest_output} of {o.max_tokens} asked", soft_wrap=True)
         note = report.burst_note(s)
         if note:
-            out.print(note)
+            out.print(note, soft_wrap=True)  # one line in a CI log, whatever the width
         out.print()
         out.print(report.cost_heading(self.ladder, s.output_tokens_per_s))
         out.print(report.cost_table(self.ladder, self.ladder.costs(s.output_tokens_per_s)))
