@@ -83,8 +83,8 @@ def expected_files(files: dict[str, Optional[int]], patterns: list[str], max_fil
     too_big = sorted((s, n) for n, s in chosen.items() if s > max_file_bytes)
     if too_big:
         size, name = too_big[-1]
-        raise LoaderError(f"{name} is {size / 2**30:.1f} GiB, more than the {max_file_bytes / 2**30:.0f} GiB "
-                          f"of staging the loader pod requests for one file; this checkpoint needs a larger "
+        raise LoaderError(f"{name} is {size} bytes ({size / 2**30:.1f} GiB), more than the {max_file_bytes} bytes "
+                          f"({max_file_bytes / 2**30:.0f} GiB) of staging the loader pod requests for one file; this checkpoint needs a larger "
                           f"loader staging request (components/model_store.py)", EXIT_PERMANENT)
     return {n: int(s) for n, s in chosen.items()}
 
@@ -342,6 +342,7 @@ def run(cfg: Config, hub, bucket: Bucket, clock=time.time, sleep=time.sleep, hea
         stop.set()
         if heartbeat:
             beat.join()
+        lock.renew()  # still ours right now? (a takeover since the last renewal shows here)
         if lock.lost:
             raise LoaderError("another loader took over the lock while this one ran (no renewal for "
                               f"{cfg.stale_seconds:.0f} s); no completion marker written, the Job retries")
@@ -365,7 +366,7 @@ def _renew_until(lock: Lock, stop: threading.Event, every: float) -> None:
             return
 
 
-def fail(line: str, code: int, termination_log: str = "/dev/termination-log") -> int:
+def fail(line: str, code: int, termination_log: str) -> int:
     """Prints the one line and leaves it as the container's termination message."""
     print(f"model loader failed: {line}", file=sys.stderr, flush=True)
     try:
@@ -378,15 +379,17 @@ def fail(line: str, code: int, termination_log: str = "/dev/termination-log") ->
 def main(env: Optional[dict] = None, hub=None, bucket: Optional[Bucket] = None) -> int:
     env = dict(os.environ) if env is None else env
     cfg = Config.from_env(env)
+    # The kubelet reads the container's termination message from here (terminationMessagePath).
+    termination_log = env.get("TERMINATION_LOG", "/dev/termination-log")
     try:
         if hub is None:
             import huggingface_hub as hub  # installed by the pod's pip step; reads HF_TOKEN itself
         return run(cfg, hub, bucket or Bucket(cfg.bucket))
     except LoaderError as e:
-        return fail(str(e), e.code)
+        return fail(str(e), e.code, termination_log)
     except Exception as e:  # every other failure: one line, never a traceback (issue 16 item 4)
         line, code = explain(e, cfg.model, cfg.revision)
-        return fail(line, code)
+        return fail(line, code, termination_log)
 
 
 if __name__ == "__main__":
