@@ -263,6 +263,9 @@ def load() -> Settings:
                           "weightSource bucket names the bucket prefix after the revision, and a branch or tag can move "
                           "while the copied prefix never changes",
                           f"give the 40-character commit to serve, e.g. from https://huggingface.co/{model.model_id}/commits/main")
+    if model.gated:  # catalog/models.csv, checked at the source: a refused token fails the first download
+        pulumi.log.warn(f"{model.model_id} is gated on the Hub: accept its licence at https://huggingface.co/{model.model_id} "
+                        f"with the account whose token is hfToken before pulumi up, or the download stops with HTTP 403")
     bucket = r.checked("modelBucket", "", lambda v: v and names.bucket_name(v), "give the name of an existing bucket, or leave it empty to create one")
     if not bucket:
         bucket = _derived_bucket_name(project)

@@ -271,3 +271,10 @@ def test_every_rendered_object_validates_strictly(stack):
     ev = evaluate(stack)
     objects = [render.redact(r.inputs, [], ev.computed) for r in ev.k8s_objects()]
     assert [p for o in objects for p in validate.validate_object(o)] == []
+
+
+def test_a_gated_model_is_named_in_a_warning_before_any_download():
+    gated = evaluate().warnings  # Mixtral Instruct: gated on the Hub (catalog/models.csv)
+    assert any("mistralai/Mixtral-8x7B-Instruct-v0.1 is gated" in w and "accept its licence" in w for w in gated)
+    open_model = evaluate(model="casperhansen/mixtral-instruct-awq").warnings
+    assert not any("is gated" in w for w in open_model)
