@@ -81,6 +81,7 @@ class Model:
     experts_per_token: int = 1
     checkpoint_quant: str = "none"  # the method a pre-quantized checkpoint was made with
     checkpoint_gb: float = 0.0  # what the loader downloads; 0: unknown
+    revision: str = ""  # the Hub commit the row was checked at; "": none recorded
 
     @property
     def moe(self) -> bool:
@@ -137,6 +138,7 @@ def models() -> dict[str, Model]:
             experts_per_token=int(r["experts_per_token"]),
             checkpoint_quant=r["checkpoint_quant"],
             checkpoint_gb=float(r["checkpoint_gb"]),
+            revision=r["revision"],
         )
         for r in _rows("models.csv")
     }

@@ -269,7 +269,18 @@ def load() -> Settings:
     weight_source = r.string("weightSource", "bucket")
     if weight_source not in WEIGHT_SOURCES:
         raise ConfigError("weightSource", weight_source, "unknown weight source", f"use one of: {_names(WEIGHT_SOURCES)}")
-    revision = r.checked("modelRevision", "main", names.hf_revision, "give a branch such as main or a 40-character commit hash")
+    # The catalog's checked commit by default. In bucket mode the prefix is named after the revision
+    # and a prefix with its marker is never copied again, so a branch (main) would freeze whatever it
+    # pointed at first under a name that says otherwise: refused, not warned, since the fix is one line.
+    revision = r.checked("modelRevision", model.revision or "main", names.hf_revision, "give a branch such as main or a 40-character commit hash")
+    if weight_source == "bucket" and not names.hf_commit(revision):
+        raise ConfigError("modelRevision", revision,
+                          "weightSource bucket names the bucket prefix after the revision, and a branch or tag can move "
+                          "while the copied prefix never changes",
+                          f"give the 40-character commit to serve, e.g. from https://huggingface.co/{model.model_id}/commits/main")
+    if model.gated:  # catalog/models.csv, checked at the source: a refused token fails the first download
+        pulumi.log.warn(f"{model.model_id} is gated on the Hub: accept its licence at https://huggingface.co/{model.model_id} "
+                        f"with the account whose token is hfToken before pulumi up, or the download stops with HTTP 403")
     bucket = r.checked("modelBucket", "", lambda v: v and names.bucket_name(v), "give the name of an existing bucket, or leave it empty to create one")
     if not bucket:
         bucket = _derived_bucket_name(project)

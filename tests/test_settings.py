@@ -125,7 +125,8 @@ def test_uncatalogued_model_is_allowed_with_a_warning():
 
 
 def test_uncatalogued_model_with_a_size_is_checked_and_accepted_when_it_fits():
-    ev = evaluate(model="acme/small-7b", modelParamsBillion="7")
+    # A model outside the catalog has no recorded commit: bucket mode needs one stated (issue 16 item 5).
+    ev = evaluate(model="acme/small-7b", modelParamsBillion="7", modelRevision="0123456789abcdef0123456789abcdef01234567")
     assert not any("not in the catalog" in w for w in ev.warnings)
     env = {e["name"]: e.get("value") for e in server(ev).plain["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert int(env["MAX_INPUT_TOKENS"]) < int(env["MAX_TOTAL_TOKENS"])  # sized from the given parameter count
