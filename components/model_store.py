@@ -59,6 +59,16 @@ LOADER_WORKERS = 1
 LOADER_FILE_CAP_GIB = 10
 LOADER_STAGING_GIB = LOADER_FILE_CAP_GIB * LOADER_WORKERS
 LOADER_WORK_GIB = 1  # wheels (24 MB installed), hf-xet shard cache and logs, temp files
+# What the loader's pod asks of its (system) node: the container, and the FUSE sidecar that stages
+# the file in flight. Settings refuse a system machine these do not fit (catalog/nodes.py).
+LOADER_CPU, LOADER_MEMORY_GIB = 1, 3
+LOADER_SIDECAR_CPU, LOADER_SIDECAR_MEMORY_GIB = 1, 1
+
+
+def loader_pod_requests() -> dict[str, float]:
+    """(cores, GiB) the scheduler counts for the loader pod, sidecar included."""
+    return {"cpu": LOADER_CPU + LOADER_SIDECAR_CPU, "memory": LOADER_MEMORY_GIB + LOADER_SIDECAR_MEMORY_GIB,
+            "ephemeral-storage": LOADER_WORK_GIB + LOADER_STAGING_GIB}
 # The lock: renewed every fifth of this, taken over after it; a Job's pods never overlap longer than this.
 LOCK_STALE_SECONDS = 300
 
@@ -210,7 +220,8 @@ class ModelStore(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels={"app": "model-loader"},
-                        annotations=sidecar_annotations(cpu=1, memory_gib=1, ephemeral_gib=LOADER_STAGING_GIB)),
+                        annotations=sidecar_annotations(cpu=LOADER_SIDECAR_CPU, memory_gib=LOADER_SIDECAR_MEMORY_GIB,
+                                                        ephemeral_gib=LOADER_STAGING_GIB)),
                     spec=self._loader_pod(args, bucket_name, program.metadata.name),
                 ),
             ),
@@ -275,7 +286,8 @@ class ModelStore(pulumi.ComponentResource):
                 # Everything it writes locally is in the /work emptyDir (the root filesystem is
                 # read-only); the checkpoint's bytes are staged in the sidecar, which requests them.
                 resources=k8s.core.v1.ResourceRequirementsArgs(
-                    requests={"cpu": "1", "memory": "3Gi", "ephemeral-storage": f"{LOADER_WORK_GIB}Gi"},
+                    requests={"cpu": str(LOADER_CPU), "memory": f"{LOADER_MEMORY_GIB}Gi",
+                              "ephemeral-storage": f"{LOADER_WORK_GIB}Gi"},
                     limits={"cpu": "2", "memory": "4Gi", "ephemeral-storage": f"{2 * LOADER_WORK_GIB}Gi"}),
                 volume_mounts=[k8s.core.v1.VolumeMountArgs(name="models", mount_path=LOADER_MOUNT),
                                k8s.core.v1.VolumeMountArgs(name="program", mount_path="/loader", read_only=True),

@@ -16,6 +16,7 @@ import pulumi
 
 import catalog
 import catalog.loading
+import catalog.nodes
 from components.engines import Engine
 from settings import names
 from settings.reader import ConfigError, Reader, listing as _names
@@ -166,10 +167,24 @@ def _capacity(r: Reader, machine: catalog.Machine) -> tuple[str, ...]:
     return tuple(tiers)
 
 
-def _system_machine(r: Reader) -> str:
+def _system_machine(r: Reader, weight_source: str) -> str:
     name = r.string("systemMachineType", "e2-standard-4")
-    if catalog.general_purpose(name) is None:
+    shape = catalog.general_purpose(name)
+    if shape is None:
         raise ConfigError("systemMachineType", name, "not a general-purpose machine type", "use e.g. e2-standard-4 or n2-standard-4")
+    if weight_source == "bucket":
+        # The loader Job runs on a system node: one it does not fit would stay Pending until the
+        # Job's deadline (the plan shows every pod's headroom; this stops `pulumi up` too).
+        from components.model_store import loader_pod_requests
+
+        node = catalog.nodes.Node(name, shape[0], shape[1], catalog.nodes.SYSTEM_BOOT_DISK_GB)
+        free = node.free()
+        for resource, need in loader_pod_requests().items():
+            if need > free[resource]:
+                raise ConfigError("systemMachineType", name,
+                                  f"the model loader needs {need:g} {'cores' if resource == 'cpu' else 'GiB'} of {resource} "
+                                  f"and a {name} node leaves {free[resource]:.2f} after GKE's reservations and DaemonSets",
+                                  "use e2-standard-4 or larger")
     return name
 
 
@@ -371,7 +386,7 @@ def load() -> Settings:
         compute_class_name=compute_class,
         namespace=r.checked("namespace", "llm", names.namespace, "use a namespace of its own, e.g. llm"),
         deletion_protection=r.boolean("deletionProtection", False),
-        system_machine_type=_system_machine(r),
+        system_machine_type=_system_machine(r, weight_source),
         flex_lead_time_seconds=lead,
         flex_max_run_seconds=max_run or None,
         active_migration=r.boolean("activeMigration", False),

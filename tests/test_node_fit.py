@@ -110,11 +110,18 @@ def test_the_injected_sidecar_counts_towards_the_pod():
     assert problems and "cpu needs 4.00 cores" in problems[0]
 
 
-def test_a_small_system_machine_fails_the_plan_naming_the_loader(tmp_path, capsys):
-    # e2-standard-2 leaves 1.46 cores after GKE's DaemonSets; the loader and its sidecar ask for more.
-    code, out, _, _ = plan(tmp_path, capsys, "t", stack_dir_with(tmp_path, {"gke-llm-serving:systemMachineType": "e2-standard-2"}))
-    assert code == 1
-    assert "Job model-loader does not fit its node (system pool e2-standard-2, 100 GB boot disk): cpu needs" in out
+def test_a_small_system_machine_is_refused_before_the_plan_renders(tmp_path, capsys):
+    # e2-standard-2 leaves 1.46 cores after GKE's DaemonSets; the loader and its sidecar ask for 2.
+    code, _, err, _ = plan(tmp_path, capsys, "t", stack_dir_with(tmp_path, {"gke-llm-serving:systemMachineType": "e2-standard-2"}))
+    assert code == 2
+    assert "config systemMachineType='e2-standard-2': the model loader needs 2 cores of cpu" in err
+
+
+def test_hub_mode_has_no_loader_and_runs_on_a_small_system_machine(tmp_path, capsys):
+    code, out, err, _ = plan(tmp_path, capsys, "t", stack_dir_with(
+        tmp_path, {"gke-llm-serving:systemMachineType": "e2-standard-2", "gke-llm-serving:weightSource": "hub"}))
+    assert code == 0, out + err
+    assert "Job model-loader" not in out
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "vllm"])

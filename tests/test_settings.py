@@ -38,6 +38,8 @@ BAD = [
     ({"model": "acme/unknown-100b", "modelParamsBillion": "100"}, "machineType", "needs about"),
     ({"capacity": ["spot", "on-demand"], "machineType": "a3-highgpu-2g"}, "capacity", "sold only as Spot or flex-start"),
     ({"systemMachineType": "g2-standard-4"}, "systemMachineType", "not a general-purpose machine type"),
+    # 1.46 cores left after GKE's reservations and DaemonSets; the loader and its sidecar ask for 2.
+    ({"systemMachineType": "e2-standard-2"}, "systemMachineType", "the model loader needs 2 cores of cpu and a e2-standard-2 node leaves 1.46"),
     ({"priceSpot": "cheap"}, "priceSpot", "not a price"),
     ({"priceFlexStart": "-1"}, "priceFlexStart", "not a price"),
     ({"alertEmail": "oncall"}, "alertEmail", "not an e-mail address"),
