@@ -130,15 +130,21 @@ class ModelStore(pulumi.ComponentResource):
                 location=args.region.upper(),
                 uniform_bucket_level_access=True,  # Workload Identity principals need it (CSI docs/authentication.md)
                 public_access_prevention="enforced",
-                # Hierarchical namespace: higher initial QPS for many parallel reads (Cloud Storage FUSE
-                # performance docs); needs uniform access. ForceNew, so fixed at creation.
-                hierarchical_namespace=gcp.storage.BucketHierarchicalNamespaceArgs(enabled=True),
+                # A flat namespace. Hierarchical namespace (the earlier choice, for initial read QPS) buys
+                # little for a checkpoint of a few dozen large files, and `pulumi destroy` could not
+                # remove it: force_destroy deletes objects (and versions), not HNS folders, which the
+                # loader's gcsfuse mkdirs create (terraform-provider-google resource_storage_bucket.go
+                # delete; folder deletion only proposed in magic-modules #11852).
                 # The weights can always be copied again from the Hub: `pulumi destroy` deletes them with
                 # the bucket (force_destroy), and deleted objects are not kept (and billed) for 7 days.
                 force_destroy=True,
                 soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(retention_duration_seconds=0),
                 labels={"app": "gke-llm-serving"},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.apis)),
+                # hierarchicalNamespace is ForceNew and the name is fixed: a bucket made with HNS by an
+                # earlier version is kept as it is rather than replaced (create-before-delete would
+                # collide on the name). README "Tear down" says how to empty such a bucket.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.apis),
+                                            ignore_changes=["hierarchicalNamespace"]),
             )
             bucket_name: pulumi.Output[str] = bucket.name
         else:
