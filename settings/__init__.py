@@ -17,7 +17,7 @@ import pulumi
 import catalog
 import catalog.loading
 from components.engines import Engine
-from settings import names
+from settings import forecast as _forecast, names
 from settings.reader import ConfigError, Reader, listing as _names
 from settings.scaling import DEFAULT_TARGET_QUEUE_SIZE, Autoscaling, autoscaling as _autoscaling  # noqa: F401 (re-exported)
 from settings.serving import (check_fit as _check_fit, check_shards as _check_shards, engine as _engine,
@@ -88,6 +88,7 @@ class Settings:
     network: str
     cache_storage_class: str
     price_overrides: dict[str, float]
+    forecast: _forecast.ForecastConfig  # the availability and cost forecast's assumptions
 
     @property
     def max_replicas(self) -> int:
@@ -365,4 +366,5 @@ def load() -> Settings:
         network=r.checked("network", "default", names.network_name, "give the name of an existing VPC network, e.g. default"),
         cache_storage_class=r.checked("cacheStorageClass", "premium-rwo", names.dns_subdomain, "give a StorageClass of the cluster, e.g. premium-rwo"),
         price_overrides=prices,
+        forecast=_forecast.read(r),
     )
