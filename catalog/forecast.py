@@ -13,8 +13,9 @@ The model
 Each replica alternates between serving and recovering. A replica's node is billed from the moment
 the VM exists (boot and model load included) until it goes; waiting for capacity costs nothing.
 
-- **Spot** nodes are reclaimed one by one at `spot_preemptions_per_hour` (a Poisson process per
-  replica, independent of the others). Correlated events come from the environment of each region:
+- **Spot** nodes are reclaimed one by one at `spot_preemptions_per_hour` while they serve (a Poisson
+  process per replica, independent of the others; a replica alternates between serving and
+  recovering, as the issue's model has it). Correlated events come from the environment of each region:
   every zone alternates between "Spot obtainable" and a zone-wide Spot outage (onsets at
   `zone_spot_outages_per_day`, mean length `zone_spot_outage_hours`, both exponential); the region as
   a whole alternates likewise, out of Spot `region_spot_outage_fraction` of the time in outages of
@@ -78,7 +79,7 @@ SEED = 20261130
 # only in replicas, ladder or migration are simulated against the same zone and region history
 # (common random numbers): adding a replica can never lower availability_any. Never below MIN_YEARS
 # (one simulated year resolves 1/525,600 of the time) nor above MAX_YEARS.
-EVENT_BUDGET = 8000
+EVENT_BUDGET = 5000
 MIN_YEARS = 2
 MAX_YEARS = 40
 
@@ -187,7 +188,7 @@ def closed_form(design: Design, a: Assumptions) -> Forecast:
             up_all *= avail
             # The node always exists: a reclaimed Spot node is replaced at once (Spot is obtainable).
             hours[tier] += HOURS_PER_MONTH
-            losses += HOURS_PER_MONTH * rate  # a node is reclaimable while it boots, too
+            losses += HOURS_PER_MONTH * rate * avail  # reclaims while serving
     if design.replicas == 0:
         down_all, up_all = 1.0, 1.0  # nothing desired: never serving, trivially "full"
     return _result(design, 1 - down_all, up_all, hours, "closed form", losses)
@@ -291,6 +292,11 @@ def _replica(rng: random.Random, index: int, region: Region, env: _Environment, 
     queue = a.flex_start_queue_minutes / 60
     n_zones = len(env.zones)
     home = index % n_zones
+    # The pods prefer zones apart (the Deployment's preferred zone anti-affinity): a replica's node
+    # goes to its own zone, else first to a zone no replica calls home, so two replicas share a zone
+    # only when the spare zones are out too (or when there are more replicas than zones).
+    spare = [z for z in range(region.replicas, n_zones)]
+    zone_order = [home] + spare + [(home + k) % n_zones for k in range(1, n_zones) if (home + k) % n_zones not in spare]
     # The replica's own reclaim clock: a Poisson process; a Spot node dies at its first tick after it starts.
     lam = a.spot_preemptions_per_hour
     ticks: list[float] = []
@@ -306,9 +312,7 @@ def _replica(rng: random.Random, index: int, region: Region, env: _Environment, 
             for tier in region.ladder:
                 if tier == "spot":
                     if not env.no_spot.covers(t):
-                        zone = home if not env.zones[home].covers(t) else next(
-                            z for z in range(n_zones) if not env.zones[z].covers(t))
-                        return "spot", t, zone
+                        return "spot", t, next(z for z in zone_order if not env.zones[z].covers(t))
                     t += backoff
                 elif tier == "flex-start":
                     if rng.random() < a.flex_start_obtain_probability:
@@ -325,8 +329,10 @@ def _replica(rng: random.Random, index: int, region: Region, env: _Environment, 
     reclaim = a.outage_reclaim_fraction
     outage_starts = [timeline.starts for timeline in env.zones], env.region.starts
 
-    def spot_end(start: float, zone: int) -> float:
-        i = bisect.bisect_right(ticks, start)
+    def spot_end(start: float, zone: int, ready: float) -> float:
+        # One by one reclaims hit serving replicas (the alternating model, which makes the
+        # closed form exact); an outage takes a zone's Spot nodes whether they serve or still load.
+        i = bisect.bisect_right(ticks, ready)
         end = ticks[i] if i < len(ticks) else math.inf
         for starts in (outage_starts[0][zone], outage_starts[1]):
             for j in range(bisect.bisect_right(starts, start), len(starts)):
@@ -340,11 +346,11 @@ def _replica(rng: random.Random, index: int, region: Region, env: _Environment, 
     out = _Tally()
     migrate = design.active_migration and region.ladder[0] == "spot"
     tier, start, zone = acquire(0.0)
-    serve_from = start + rec
+    serve_from = start  # the history starts in the steady state: the first node is loaded
     while start < horizon:
         replacement = None
         if tier == "spot":
-            end = spot_end(start, zone)
+            end = spot_end(start, zone, serve_from)
         elif tier == "flex-start":
             end = start + design.flex_max_run_seconds / 3600
             if design.flex_lead_time_seconds:

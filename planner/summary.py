@@ -224,8 +224,8 @@ def compare(s: Settings, stack: str) -> str:
         add("activeMigration " + ("off" if s.active_migration else "on"), active_migration=not s.active_migration)
     if s.machine.on_demand:
         add("all on-demand", ladder=("on-demand",))
-    lines = [f"Forecast for stack {stack}, {s.machine.name} in {s.region}, recovery "
-             f"{config.recovery_seconds(s) / 60:.1f} min (assumptions: build/plan/{stack}/forecast.json after make plan)",
+    lines = [f"Forecast for stack {stack}: {s.machine.name} in {s.region}, recovery {config.recovery_seconds(s) / 60:.1f} min; "
+             f"assumptions listed by make plan",
              f"  {'design':<50} {'>=1 serves':>10} {'all serve':>10} {'$/month':>9} {'x on-demand':>11}"]
     for label, d in options:
         f = model.forecast(d, a)
