@@ -177,9 +177,9 @@ def closed_form(design: Design, a: Assumptions) -> Forecast:
         raise ValueError("the closed form is exact only without correlated outages, with Spot first or on-demand only")
     recovery_h = design.recovery_seconds / 3600
     down_all, up_all = 1.0, 1.0
-    hours = {t: 0.0 for t in TIERS}
+    hours = [{t: 0.0 for t in TIERS} for _ in design.regions]
     losses = 0.0
-    for region in design.regions:
+    for r_index, region in enumerate(design.regions):
         tier = region.ladder[0]
         rate = a.spot_preemptions_per_hour if tier == "spot" else 0.0
         avail = replica_availability(rate, recovery_h)
@@ -187,7 +187,7 @@ def closed_form(design: Design, a: Assumptions) -> Forecast:
             down_all *= 1 - avail
             up_all *= avail
             # The node always exists: a reclaimed Spot node is replaced at once (Spot is obtainable).
-            hours[tier] += HOURS_PER_MONTH
+            hours[r_index][tier] += HOURS_PER_MONTH
             losses += HOURS_PER_MONTH * rate * avail  # reclaims while serving
     if design.replicas == 0:
         down_all, up_all = 1.0, 1.0  # nothing desired: never serving, trivially "full"
@@ -389,7 +389,7 @@ def monte_carlo(design: Design, a: Assumptions, *, seed: int = SEED, years: Opti
     if years is None:
         years = simulated_years(design, a)
     horizon = years * HOURS_PER_YEAR
-    hours = {t: 0.0 for t in TIERS}
+    hours = [{t: 0.0 for t in TIERS} for _ in design.regions]
     edges: list[tuple[float, int]] = []
     losses = 0
     for r_index, region in enumerate(design.regions):
@@ -397,7 +397,7 @@ def monte_carlo(design: Design, a: Assumptions, *, seed: int = SEED, years: Opti
         for i in range(region.replicas):
             tally = _replica(random.Random(f"{seed}:{r_index}:{i}"), i, region, env, design, a, horizon)
             for tier, h in tally.hours.items():
-                hours[tier] += h * HOURS_PER_MONTH / horizon
+                hours[r_index][tier] += h * HOURS_PER_MONTH / horizon
             losses += tally.losses
             for s, e in _merged(tally.serving):
                 edges.append((s, 1))
@@ -434,38 +434,28 @@ def _region_onsets_per_hour(a: Assumptions) -> float:
     return 0.0 if f <= 0 else f / a.region_spot_outage_hours  # one outage per (up + down) cycle of D / f hours
 
 
-def _result(design: Design, any_: float, full: float, hours: dict[str, float], method: str,
+def _result(design: Design, any_: float, full: float, hours: list[dict[str, float]], method: str,
             losses: float) -> Forecast:
+    """Price each region's node-hours at that region's prices; None where a used tier has no price."""
     by_tier: dict[str, Optional[float]] = {}
-    prices_of: dict[str, list[tuple[float, Optional[float]]]] = {t: [] for t in TIERS}
-    # Node-hours per tier are pooled over regions; price them per region in proportion to replicas
-    # (exact for one region, and for regions with equal prices).
-    for region in design.regions:
-        for tier in TIERS:
-            prices_of[tier].append((region.replicas, region.prices.get(tier)))
-    total: Optional[float] = 0.0
+    total_hours = {t: sum(h[t] for h in hours) for t in TIERS}
     for tier in TIERS:
-        if hours[tier] <= 0:
+        if total_hours[tier] <= 0:
             continue
-        weights = [(w, p) for w, p in prices_of[tier] if w]
-        if any(p is None for _, p in weights) or not weights:
-            by_tier[tier] = None
-            total = None
-            continue
-        price = sum(w * p for w, p in weights) / sum(w for w, _ in weights)
-        by_tier[tier] = hours[tier] * price
-        if total is not None:
-            total += by_tier[tier]
+        costs = [h[tier] * region.prices.get(tier) if region.prices.get(tier) is not None else None
+                 for region, h in zip(design.regions, hours) if h[tier] > 0]
+        by_tier[tier] = None if None in costs else sum(costs)
+    total = None if None in by_tier.values() else sum(by_tier.values())
     on_demand: Optional[float] = 0.0
     for region in design.regions:
-        p = region.prices.get("on-demand")
-        if region.replicas and p is None:
+        price = region.prices.get("on-demand")
+        if region.replicas and price is None:
             on_demand = None
             break
-        on_demand += region.replicas * HOURS_PER_MONTH * (p or 0.0)
+        on_demand += region.replicas * HOURS_PER_MONTH * (price or 0.0)
     return Forecast(
         availability_any=any_, availability_full=full, replicas=design.replicas,
-        node_hours={t: h for t, h in hours.items() if h > 0}, monthly_cost=total, monthly_cost_by_tier=by_tier,
+        node_hours={t: h for t, h in total_hours.items() if h > 0}, monthly_cost=total, monthly_cost_by_tier=by_tier,
         on_demand_cost=on_demand, recovery_minutes=design.recovery_seconds / 60, method=method,
         losses_per_month=losses,
     )

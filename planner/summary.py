@@ -171,8 +171,9 @@ def forecast_headline(r: dict) -> str:
     n = r["replicas"]
     cost = ("cost n/a (a tier has no price)" if r["monthly_cost"] is None else
             f"${r['monthly_cost']:,.0f}/month" + (f" ({r['cost_ratio']:.2f}x on-demand)" if r["cost_ratio"] is not None else ""))
-    full = f"all {n} replicas {_pct(r['availability_full'])}" if n > 1 else "(one replica)"
-    return f"at least one replica {_pct(r['availability_any'])}, {full}, {cost}"
+    if n == 1:
+        return f"the one replica serves {_pct(r['availability_any'])} of the time, {cost}"
+    return f"at least one replica {_pct(r['availability_any'])}, all {n} replicas {_pct(r['availability_full'])}, {cost}"
 
 
 def forecast(s: Settings, r: dict, out_file: str) -> list[str]:

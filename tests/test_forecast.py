@@ -139,10 +139,19 @@ def test_active_migration_brings_replicas_back_to_spot_at_the_price_of_a_reload(
 
 
 def test_a_tier_without_a_price_leaves_the_cost_unknown_rather_than_zero():
-    d = design()
     d = fc.Design(regions=(fc.Region("r", ("spot",), 1, {"spot": None, "on-demand": 2.0}),), recovery_seconds=1800)
     f = fc.forecast(d, QUIET)
     assert f.monthly_cost is None and f.cost_ratio is None
+
+
+def test_each_region_is_billed_at_its_own_prices():
+    # No reclaims: one Spot node all month in each region, at $1/h and $2/h: 730 + 1,460 = $2,190.
+    none = fc.Assumptions(**{**QUIET.__dict__, "spot_preemptions_per_hour": 0.0})
+    d = fc.Design(regions=(fc.Region("a", ("spot",), 1, {"spot": 1.0, "on-demand": 3.0}),
+                           fc.Region("b", ("spot",), 1, {"spot": 2.0, "on-demand": 4.0})), recovery_seconds=1800)
+    for f in (fc.forecast(d, none), fc.monte_carlo(d, none, years=2)):
+        assert f.monthly_cost == pytest.approx(2190)
+        assert f.on_demand_cost == pytest.approx(730 * 3 + 730 * 4)
 
 
 # --- monotonicity ----------------------------------------------------------------------------------
@@ -239,7 +248,8 @@ def test_the_bounds_themselves_are_accepted():
 def test_plan_prints_the_forecast_and_writes_forecast_json(tmp_path, capsys, stack, replicas):
     code, out, err, files = plan(tmp_path, capsys, stack)
     assert code == 0, err
-    assert "Forecast: at least one replica " in out and "x on-demand)" in out
+    headline = {"dev": "Forecast: the one replica serves ", "prod": "Forecast: at least one replica "}[stack]
+    assert headline in out and "x on-demand)" in out
     report = json.loads((files / "forecast.json").read_text())
     assert report["replicas"] == replicas  # prod: autoscaling.minReplicas
     assert 0 < report["availability_full"] <= report["availability_any"] <= 1
