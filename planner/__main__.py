@@ -107,12 +107,12 @@ def compare(stack: str, config: stack_config.ResolvedConfig) -> int:
     from planner import harness, summary
 
     for key, (value, _) in PLACEHOLDERS.items():
-        config.values.setdefault(key, value)
-        config.values[key] = config.values[key] or value
+        config.values[key] = config.values.get(key) or value
+    plaintexts = [config.values[k] for k in config.secret_keys | {"gke-llm-serving:apiKey"} if config.values.get(k)]
     try:
         ev = harness.run(config)
     except pulumi.RunError as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
+        print(f"error: {_scrub(one_line(e), plaintexts)}", file=sys.stderr)
         return 2
     print(summary.compare(ev.result["s"], stack))
     return 0

@@ -293,3 +293,12 @@ def test_compare_shows_the_stack_beside_its_alternatives_on_one_screen(capsys):
     for label in ("prod: spot > flex-start > on-demand, 2 replica(s)", "one more replica (3)", "without on-demand",
                   "without flex-start", "Spot only", "activeMigration on", "all on-demand"):
         assert label in out
+
+
+def test_compare_with_a_bad_forecast_value_exits_2_with_one_line(tmp_path, capsys):
+    from planner.__main__ import main
+
+    d = stack_dir_with(tmp_path, {"gke-llm-serving:forecast": {"zoneSpotOutagesPerDay": 101}})
+    assert main(["--stack", "t", "--stack-dir", str(d), "--compare"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "zoneSpotOutagesPerDay 101 is out of range" in err
