@@ -25,7 +25,8 @@ the VM exists (boot and model load included) until it goes; waiting for capacity
 - **The ladder** (the ComputeClass priorities, top first). A lost replica asks the top rung again.
   Spot is obtained at once when any zone of its region has Spot (in its own zone if that has Spot,
   else the first zone that does); a failed rung costs GKE's back-off (`fallback_backoff_minutes`)
-  before the next rung is tried; flex-start is obtained with `flex_start_obtain_probability` after
+  before the next rung is tried ("unobtainable shapes get a 5-minute cooldown", google/skills
+  compute-class-prioritization.md); flex-start is obtained with `flex_start_obtain_probability` after
   its queue (`flex_start_queue_minutes`, a success is counted at the end of the queue); on-demand is
   always obtained (quota permitting: quota is not modelled). After the last rung the cluster
   autoscaler starts again from the top. With capacity, the replica serves `recovery_seconds` after
@@ -36,8 +37,10 @@ the VM exists (boot and model load included) until it goes; waiting for capacity
   replica keeps serving if the replacement is loaded by then (the project derives the lead time so
   that it is); the overlap is billed on both nodes.
 - **On-demand** nodes are never reclaimed here; without active migration a replica that fell back to
-  on-demand stays there (nothing else removes a busy GPU node; node upgrades and host maintenance are
-  not modelled), which is what such a ladder costs in the long run.
+  on-demand stays there ("Without ActiveMigration: old-spec nodes persist until rescheduled (rollout,
+  drain, preemption)", google/skills@1af7775 gke-compute-classes/references/compute-class-lifecycle.md;
+  roll-outs, node upgrades and host maintenance are not modelled), which is what such a ladder costs
+  in the long run.
 - **Active migration** (`optimizeRulePriority`) moves a replica on a lower rung back to Spot once
   Spot has been obtainable in its region for `migration_delay_minutes` (GKE publishes no cadence:
   assumed). The project's README says the move evicts the pod, so it costs one full recovery of

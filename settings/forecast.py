@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # settings/__init__.py imports this module
     from settings import Settings
 
 _FACTS = "team facts availability.md"
+# google/skills@1af777529501, plugins/cloud/google-cloud-gke/skills/gke-compute-classes/references/
+_SKILLS = "google/skills@1af7775 gke-compute-classes/references"
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,12 @@ PARAMETERS = (
     Parameter("flexStartObtainProbability", "flex_start_obtain_probability", 0.7, 0, 1, True, "per attempt",
               f"assumed: no public flex-start obtainability data ({_FACTS} §2, §6.3)"),
     Parameter("flexStartQueueMinutes", "flex_start_queue_minutes", 3, 0, 1440, False, "minutes",
-              f"GKE's default flex-start queueing for GPUs, about 3 min (google/skills compute-class gotchas; {_FACTS} §2)"),
+              f"GKE's flex-start queue, about 3 min ({_SKILLS}/compute-class-gotchas-and-cuds.md: \"Queued (~3 min)\")"),
     Parameter("fallbackBackoffMinutes", "fallback_backoff_minutes", 5, 0, 60, False, "minutes",
-              f"cluster autoscaler's 5-minute back-off of a shape it cannot obtain (google/skills "
-              f"compute-class-prioritization.md; {_FACTS} §2)"),
+              f"unobtainable shapes get a 5-minute cooldown ({_SKILLS}/compute-class-prioritization.md)"),
     Parameter("migrationDelayMinutes", "migration_delay_minutes", 15, 0, 1440, False, "minutes",
-              f"assumed: GKE publishes no cadence for activeMigration ({_FACTS} §2)"),
+              f"assumed: the drift controller acts when higher-priority capacity is available, no cadence "
+              f"published ({_SKILLS}/compute-class-lifecycle.md)"),
 )
 KEYS = tuple(p.key for p in PARAMETERS)
 
