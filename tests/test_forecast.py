@@ -86,6 +86,22 @@ def test_the_horizon_is_bounded_above_and_below():
     assert fc.simulated_years(design(), busy) == 2  # 87,600 reclaims a year: the shortest
 
 
+def test_outages_that_reclaim_no_running_node_leave_replicas_serving():
+    # No one-by-one reclaims and outage_reclaim_fraction 0: outages only deny new Spot, nobody needs it.
+    calm = fc.Assumptions(**{**STORMY.__dict__, "spot_preemptions_per_hour": 0.0, "outage_reclaim_fraction": 0.0})
+    f = fc.forecast(design(replicas=2), calm)
+    assert f.availability_any == 1.0 and f.availability_full == 1.0 and f.losses_per_month == 0
+
+
+def test_a_zonal_cluster_has_no_other_zone_to_fall_back_to():
+    # Zone outages only: with three zones a lost replica restarts next door; in one zone it waits.
+    zonal_only = fc.Assumptions(**{**STORMY.__dict__, "spot_preemptions_per_hour": 0.0, "region_spot_outage_fraction": 0.0})
+    regional = fc.forecast(design(), zonal_only)
+    one_zone = fc.forecast(fc.Design(regions=(fc.Region("z", ("spot",), 1, dict(PRICES), zones=1),),
+                                     recovery_seconds=1800), zonal_only)
+    assert one_zone.availability_any < regional.availability_any
+
+
 # --- cost ------------------------------------------------------------------------------------------
 
 
@@ -281,6 +297,15 @@ def test_an_override_reaches_the_plan_with_its_source(tmp_path, capsys):
     _, _, _, files = plan(tmp_path, capsys, "t", d)
     row = next(a for a in json.loads((files / "forecast.json").read_text())["assumptions"] if a["name"] == "spotPreemptionsPerHour")
     assert row == {"name": "spotPreemptionsPerHour", "value": 0.2, "source": "config (forecast.spotPreemptionsPerHour)"}
+
+
+def test_price_overrides_price_the_forecast_and_say_so(tmp_path, capsys):
+    d = stack_dir_with(tmp_path, {"gke-llm-serving:priceSpot": "0.5", "gke-llm-serving:priceOnDemand": "1.5"})
+    _, _, _, files = plan(tmp_path, capsys, "t", d)
+    report = json.loads((files / "forecast.json").read_text())
+    rows = {a["name"]: a for a in report["assumptions"]}
+    assert rows["price spot ($/h per node)"] == {"name": "price spot ($/h per node)", "value": 0.5, "source": "config (priceSpot)"}
+    assert report["on_demand_cost"] == pytest.approx(730 * 1.5)  # one replica on the overridden on-demand price
 
 
 def test_compare_shows_the_stack_beside_its_alternatives_on_one_screen(capsys):
