@@ -57,7 +57,7 @@ Two engines
 - **Monte Carlo** for everything else: an event-driven simulation of every replica against sampled
   zone and region timelines, with a fixed seed (so a plan is reproducible) and a bounded horizon:
   the simulated years are chosen from the expected number of events so the run stays near
-  `EVENT_BUDGET` events (between `MIN_YEARS` and `MAX_YEARS`), well under a second. Every replica
+  `EVENT_BUDGET` events per replica (between `MIN_YEARS` and `MAX_YEARS`), well under a second. Every replica
   has its own random stream, so adding a replica leaves the others' histories unchanged.
 
 The figures are assumptions, not measurements: no public Spot reclaim trace exists for L4 GPUs.
@@ -300,7 +300,7 @@ def _replica(rng: random.Random, index: int, region: Region, env: _Environment, 
     # only when the spare zones are out too (or when there are more replicas than zones).
     spare = [z for z in range(region.replicas, n_zones)]
     zone_order = [home] + spare + [(home + k) % n_zones for k in range(1, n_zones) if (home + k) % n_zones not in spare]
-    # The replica's own reclaim clock: a Poisson process; a Spot node dies at its first tick after it starts.
+    # The replica's own reclaim clock: a Poisson process; a Spot node dies at its first tick once it serves.
     lam = a.spot_preemptions_per_hour
     ticks: list[float] = []
     if lam > 0:
