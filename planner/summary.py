@@ -232,6 +232,7 @@ def compare(s: Settings, stack: str) -> str:
         f = model.forecast(d, a)
         cost = "n/a" if f.monthly_cost is None else f"{f.monthly_cost:,.0f}"
         ratio = "n/a" if f.cost_ratio is None else f"{f.cost_ratio:.2f}"
-        lines.append(f"  {label:<50} {_pct(f.availability_any):>10} {_pct(f.availability_full):>10} {cost:>9} {ratio:>11}")
+        any_, full = round(f.availability_any, 6), round(f.availability_full, 6)  # as forecast.json rounds
+        lines.append(f"  {label:<50} {_pct(any_):>10} {_pct(full):>10} {cost:>9} {ratio:>11}")
     lines.append("  GPU nodes only, 730 h; availability = time fractions under the stated assumptions, not measurements")
     return "\n".join(lines)
