@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output directory (default build/plan/<stack>)")
     parser.add_argument("--stack-dir", default=None, help="directory of Pulumi.yaml and the stack files (default: the project)")
     parser.add_argument("--no-cache", action="store_true", help="evaluate even when nothing changed")
+    parser.add_argument("--compare", action="store_true",
+                        help="print the stack's availability and cost forecast beside derived alternatives, and stop")
     args = parser.parse_args(argv)
     out_dir = Path(args.out) if args.out else stack_config.ROOT / "build" / "plan" / args.stack
     stack_dir = Path(args.stack_dir) if args.stack_dir else stack_config.ROOT
@@ -44,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except stack_config.StackConfigError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
+
+    if args.compare:
+        return compare(args.stack, config)
 
     # No cache when a secret sits in clear in a stack file: its key would be a digest of the secret.
     use_cache = not args.no_cache and not config.plaintext_secrets
@@ -90,8 +96,28 @@ def plan(stack: str, config: stack_config.ResolvedConfig, out_dir: Path) -> int:
     problems += misfits
     warnings += [_scrub(one_line(w), plaintexts) for w in ev.warnings]
     settings = ev.result["s"]
-    print(_scrub(summary.render(ev, settings, stack, _relative(out_dir), problems, warnings, len(objects), fit.render(fits)), plaintexts))
+    outlook = summary.forecast_report(settings)
+    (out_dir / "forecast.json").write_text(json.dumps(outlook, indent=2) + "\n")
+    print(_scrub(summary.render(ev, settings, stack, _relative(out_dir), problems, warnings, len(objects), outlook, fit.render(fits)), plaintexts))
     return 1 if problems else 0
+
+
+def compare(stack: str, config: stack_config.ResolvedConfig) -> int:
+    """`--compare`: the forecast of the stack beside alternatives derived from it (one screen)."""
+    import pulumi
+
+    from planner import harness, summary
+
+    for key, (value, _) in PLACEHOLDERS.items():
+        config.values[key] = config.values.get(key) or value
+    plaintexts = [config.values[k] for k in config.secret_keys | {"gke-llm-serving:apiKey"} if config.values.get(k)]
+    try:
+        ev = harness.run(config)
+    except pulumi.RunError as e:
+        print(f"error: {_scrub(one_line(e), plaintexts)}", file=sys.stderr)
+        return 2
+    print(summary.compare(ev.result["s"], stack))
+    return 0
 
 
 def _scrub(text: str, plaintexts: list[str]) -> str:

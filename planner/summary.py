@@ -115,13 +115,15 @@ def weights(s: Settings) -> list[str]:
 
 
 def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list[str], warnings: list[str],
-           k8s_count: int, pods: str = "") -> str:
+           k8s_count: int, outlook: dict | None = None, pods: str = "") -> str:
     counts = Counter(r.type for r in ev.resources if r.custom)
     lines = [f"Plan for stack {stack}: {sum(counts.values())} resources, files in {out_dir}/", "Resources:"]
     lines += [f"  {n:>3}  {t}" for t, n in sorted(counts.items())]
     lines += [""] + ladder(s) + [""] + model_fit(s) + [""] + weights(s) + [""] + operations(s, ev) + [""]
     if pods:
         lines += [pods, ""]
+    if outlook is not None:
+        lines += forecast(s, outlook, f"{out_dir}/forecast.json") + [""]
     lines.append(f"Endpoint: {ev.outputs.get('endpoint')} (exposure {s.exposure}); "
                  "the queryCommand output reaches the model")
     if problems:
@@ -133,4 +135,106 @@ def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list
     if warnings:
         lines.append("Warnings:")
         lines += [f"  {w}" for w in warnings]
+    return "\n".join(lines)
+
+
+# --- availability and cost forecast ------------------------------------------------------------------
+
+
+def _pct(value: float) -> str:
+    """Availability with enough digits to tell 99.9% from 99.99%."""
+    return f"{value * 100:.2f}%" if value < 0.9999 else f"{value * 100:.3f}%"
+
+
+def forecast_report(s: Settings) -> dict:
+    """The stack's forecast (catalog/forecast.py) as written to forecast.json."""
+    from catalog import forecast as model
+    from settings import forecast as config
+
+    design = config.design(s)
+    f = model.forecast(design, s.forecast.assumptions)
+    return {
+        "availability_any": round(f.availability_any, 6),
+        "availability_full": round(f.availability_full, 6),
+        "replicas": f.replicas,
+        "monthly_cost": None if f.monthly_cost is None else round(f.monthly_cost, 2),
+        "monthly_cost_by_tier": {t: None if c is None else round(c, 2) for t, c in f.monthly_cost_by_tier.items()},
+        "node_hours_by_tier": {t: round(h, 1) for t, h in f.node_hours.items()},
+        "on_demand_cost": None if f.on_demand_cost is None else round(f.on_demand_cost, 2),
+        "cost_ratio": None if f.cost_ratio is None else round(f.cost_ratio, 3),
+        "recovery_minutes": round(f.recovery_minutes, 1),
+        "losses_per_month": round(f.losses_per_month, 1),
+        "method": f.method,
+        "assumptions": config.assumptions_table(s, design),
+    }
+
+
+def forecast_headline(r: dict) -> str:
+    n = r["replicas"]
+    cost = ("cost n/a (a tier has no price)" if r["monthly_cost"] is None else
+            f"${r['monthly_cost']:,.0f}/month" + (f" ({r['cost_ratio']:.2f}x on-demand)" if r["cost_ratio"] is not None else ""))
+    if n == 1:
+        return f"the one replica serves {_pct(r['availability_any'])} of the time, {cost}"
+    return f"at least one replica {_pct(r['availability_any'])}, all {n} replicas {_pct(r['availability_full'])}, {cost}"
+
+
+def forecast(s: Settings, r: dict, out_file: str) -> list[str]:
+    tiers = ", ".join(f"{t} {h:,.0f} h" + ("" if r["monthly_cost_by_tier"].get(t) is None else f" ${r['monthly_cost_by_tier'][t]:,.0f}")
+                      for t, h in r["node_hours_by_tier"].items())
+    lines = [f"Forecast: {forecast_headline(r)}",
+             f"  per month: {tiers} of GPU nodes (boot included); all on-demand {_money(r['on_demand_cost'])}; "
+             f"{r['losses_per_month']:.0f} replica losses; recovery {r['recovery_minutes']:.1f} min with capacity",
+             f"  {r['method']}; assumptions, not measurements (no public L4 reclaim trace); "
+             f"override under `forecast`, see docs/forecast.md; details in {out_file}"]
+    for a in r["assumptions"]:
+        value = a["value"]
+        shown = "n/a" if value is None else f"{value:g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
+        lines.append(f"  {a['name']:<32} {shown:>8}  {_short(a['source'], 76)}")
+    return lines
+
+
+def _short(source: str, width: int = 80) -> str:
+    return source if len(source) <= width else source[: width - 3] + "..."
+
+
+def compare(s: Settings, stack: str) -> str:
+    """The stack's forecast beside designs derived from it, one line each: what each option buys and costs."""
+    from catalog import forecast as model
+    from settings import forecast as config
+
+    a = s.forecast.assumptions
+    ladder = tuple(s.capacity)
+    n = s.replicas
+    options: list[tuple[str, object]] = [(f"{stack}: {' > '.join(ladder)}, {n} replica(s)"
+                                          + (", migration" if s.active_migration else ""), config.design(s))]
+
+    def add(label, **kw):
+        d = config.design(s, **kw)
+        if all(d != existing for _, existing in options):
+            options.append((label, d))
+
+    add(f"one more replica ({n + 1})", replicas=n + 1)
+    if "on-demand" in ladder:
+        add("without on-demand", ladder=tuple(t for t in ladder if t != "on-demand"))
+    elif s.machine.on_demand:
+        add("with on-demand last", ladder=ladder + ("on-demand",))
+    if "flex-start" in ladder:
+        add("without flex-start", ladder=tuple(t for t in ladder if t != "flex-start"))
+    else:
+        add("with flex-start after spot", ladder=("spot", "flex-start") + tuple(t for t in ladder if t not in ("spot", "flex-start")))
+    add("Spot only", ladder=("spot",))
+    if ladder[0] == "spot" and len(ladder) > 1:
+        add("activeMigration " + ("off" if s.active_migration else "on"), active_migration=not s.active_migration)
+    if s.machine.on_demand:
+        add("all on-demand", ladder=("on-demand",))
+    lines = [f"Forecast for stack {stack}: {s.machine.name} in {s.region}, recovery {config.recovery_seconds(s) / 60:.1f} min; "
+             f"assumptions listed by make plan",
+             f"  {'design':<50} {'>=1 serves':>10} {'all serve':>10} {'$/month':>9} {'x on-demand':>11}"]
+    for label, d in options:
+        f = model.forecast(d, a)
+        cost = "n/a" if f.monthly_cost is None else f"{f.monthly_cost:,.0f}"
+        ratio = "n/a" if f.cost_ratio is None else f"{f.cost_ratio:.2f}"
+        any_, full = round(f.availability_any, 6), round(f.availability_full, 6)  # as forecast.json rounds
+        lines.append(f"  {label:<50} {_pct(any_):>10} {_pct(full):>10} {cost:>9} {ratio:>11}")
+    lines.append("  GPU nodes only, 730 h; availability = time fractions under the stated assumptions, not measurements")
     return "\n".join(lines)

@@ -18,7 +18,7 @@ import catalog
 import catalog.loading
 import catalog.nodes
 from components.engines import Engine
-from settings import names
+from settings import forecast as _forecast, names
 from settings.reader import ConfigError, Reader, listing as _names
 from settings.scaling import DEFAULT_TARGET_QUEUE_SIZE, Autoscaling, autoscaling as _autoscaling  # noqa: F401 (re-exported)
 from settings.serving import (check_fit as _check_fit, check_shards as _check_shards, engine as _engine,
@@ -34,8 +34,8 @@ WEIGHT_SOURCES = ("bucket", "hub")
 
 # Every key of the project's namespace the program reads: anything else in a stack file is a slip
 # (`replica: 3`) and is refused rather than silently ignored. Pulumi.yaml declares the scalar ones
-# (a test keeps the two in step); objects (autoscaling) cannot be declared there.
-OBJECT_KEYS = ("autoscaling",)
+# (a test keeps the two in step); objects (autoscaling, forecast) cannot be declared there.
+OBJECT_KEYS = ("autoscaling", "forecast")
 KNOWN_KEYS = frozenset((
     "hfToken", "engine", "model", "modelRevision", "weightSource", "modelBucket", "modelParamsBillion",
     "quantize", "machineType", "capacity", "replicas", "gpuQuota", "alertEmail", "location", "clusterName",
@@ -103,6 +103,7 @@ class Settings:
     network: str
     cache_storage_class: str
     price_overrides: dict[str, float]
+    forecast: _forecast.ForecastConfig  # the availability and cost forecast's assumptions
 
     @property
     def max_replicas(self) -> int:
@@ -406,4 +407,5 @@ def load() -> Settings:
         network=r.checked("network", "default", names.network_name, "give the name of an existing VPC network, e.g. default"),
         cache_storage_class=r.checked("cacheStorageClass", "premium-rwo", names.dns_subdomain, "give a StorageClass of the cluster, e.g. premium-rwo"),
         price_overrides=prices,
+        forecast=_forecast.read(r),
     )

@@ -176,12 +176,12 @@ def test_a_misspelt_secret_key_is_refused_without_printing_its_value():
 
 
 def test_every_key_pulumi_yaml_declares_is_one_the_program_reads_and_the_reverse():
-    # Pulumi.yaml's declared keys plus the object key autoscaling (objects cannot be declared there).
+    # Pulumi.yaml's declared keys plus the object keys (objects cannot be declared there).
     import yaml
     from conftest import ROOT
 
     declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
-    assert declared | {"autoscaling"} == set(settings.KNOWN_KEYS)
+    assert declared | {"autoscaling", "forecast"} == set(settings.KNOWN_KEYS)
 
 
 def test_keys_from_the_clis_config_bag_are_checked_too(monkeypatch):
