@@ -3,7 +3,7 @@
 import pytest
 
 import settings
-from conftest import server, TOKEN, evaluate
+from conftest import env_of, server, TOKEN, evaluate
 
 BAD = [
     # (config, key the message must name, words it must contain)
@@ -78,7 +78,9 @@ BAD = [
     ({"hfToken": "hf_abc def"}, "hfToken", "spaces or line breaks"),
     ({"activeMigration": "maybe"}, "activeMigration", "not a boolean"),
     ({"privateNodes": "1"}, "privateNodes", "not a boolean"),
-    ({"maxTotalTokens": 24576, "maxInputTokens": 20000}, "maxInputTokens", "does not fit beside the weights"),
+    # TGI cannot chunk the prefill on a T4 (pre-Ampere): Mistral 7B NF4's one-batch prefill fits 16384 tokens.
+    ({"machineType": "n1-standard-8+t4", "model": "mistralai/Mistral-7B-Instruct-v0.3", "quantize": "bitsandbytes-nf4",
+      "weightSource": "hub", "maxTotalTokens": 18432, "maxInputTokens": 16385}, "maxInputTokens", "does not fit beside the weights"),
 ]
 
 
@@ -159,3 +161,35 @@ def test_every_config_key_has_a_bad_value_case():
     declared = set(project_file()["config"])
     covered = {key for config, key, _ in BAD} | {k for config, _, _ in BAD for k in config}
     assert declared - covered == set()
+
+
+def _limits(ev) -> tuple[str, str, str]:
+    env = env_of(ev)
+    return env["MAX_INPUT_TOKENS"], env["MAX_TOTAL_TOKENS"], env["MAX_BATCH_PREFILL_TOKENS"]
+
+
+def test_tgi_default_serves_mixtrals_full_context_in_4096_token_prefill_chunks():
+    # TGI 3.x chunks the prefill (backends/v3/src/main.rs:188), so the prompt is not capped by it;
+    # the 32,768-token context fits the KV cache three times over on 2x L4.
+    assert _limits(evaluate()) == ("31744", "32768", "4096")
+
+
+def test_tgi_accepts_a_prompt_longer_than_the_prefill_chunk():
+    # Refused before TGI 3's chunked prefill was modelled (the input was capped at 15360).
+    assert _limits(evaluate(maxTotalTokens=32768, maxInputTokens=30000)) == ("30000", "32768", "4096")
+
+
+def test_a_given_total_derives_the_input_from_the_total_not_the_chunk():
+    assert _limits(evaluate(maxTotalTokens=24576)) == ("23552", "24576", "4096")  # 1024 kept for output
+
+
+def test_tgi_on_a_pre_ampere_gpu_prefills_the_prompt_in_one_batch():
+    # No flash attention before compute capability 8.0, so no chunking: the prefill covers the prompt.
+    ev = evaluate(machineType="n1-standard-8+t4", model="mistralai/Mistral-7B-Instruct-v0.3",
+                  quantize="bitsandbytes-nf4", weightSource="hub")
+    assert _limits(ev) == ("16384", "18432", "16384")
+
+
+def test_input_just_below_a_given_total_is_accepted_with_chunking():
+    # The boundary: the router needs input < total; 32767 is the largest (input == total is refused in BAD).
+    assert _limits(evaluate(maxTotalTokens=32768, maxInputTokens=32767))[0] == "32767"
