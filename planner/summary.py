@@ -102,7 +102,7 @@ def weights(s: Settings) -> list[str]:
         head = "Weights: each pod downloads from the Hugging Face Hub onto its own disk (weightSource hub)"
     ours = s.cold_start
     other_source = "hub" if s.weight_source == "bucket" else "bucket"
-    other = loading.cold_start(s.model, s.quantize, other_source)
+    other = loading.cold_start(s.model, s.quantize, other_source, s.engine.name)
     lines = [head, f"Cold start of one replica on a new node (capacity available), weightSource {s.weight_source}:"]
     lines += [f"  {step.name:<40} {step.seconds / 60:>5.1f} min  {step.basis}" for step in ours]
     lines.append(f"  {'total':<40} {loading.minutes(ours):>5.1f} min  (weightSource {other_source}: "

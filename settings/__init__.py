@@ -110,7 +110,7 @@ class Settings:
 
     @property
     def cold_start(self) -> list[catalog.loading.Step]:
-        return catalog.loading.cold_start(self.model, self.quantize, self.weight_source)
+        return catalog.loading.cold_start(self.model, self.quantize, self.weight_source, self.engine.name)
 
     @property
     def weights_prefix(self) -> str:
@@ -264,7 +264,7 @@ def load() -> Settings:
         memory = catalog.loading.pod_memory(model, machine, weight_source)
     except ValueError as e:
         raise ConfigError("machineType", machine.name, str(e), "use a machine with more memory") from None
-    estimate = catalog.loading.cold_start(model, quantize, weight_source)
+    estimate = catalog.loading.cold_start(model, quantize, weight_source, engine.name)
     # A model of unknown size has no estimate: the budget the project used before it had one.
     derived_minutes = catalog.loading.startup_budget_seconds(estimate) // 60 if model.checkpoint_gb else 45
     startup = r.integer("startupTimeoutMinutes", 0, 0, 600, "give the model's cold-start budget in minutes, or 0 to derive it from the estimate") or derived_minutes

@@ -50,7 +50,7 @@ def test_rendered_compute_class_is_the_tutorials(tmp_path, capsys):
     _, _, _, files = plan(tmp_path, capsys)
     cc = yaml.safe_load(next((files / "k8s").glob("*computeclass*.yaml")).read_text())
     assert [("spot" in p, "flexStart" in p) for p in cc["spec"]["priorities"]] == [(True, False), (False, True)]
-    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 2700  # an int again (derived)
+    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 2400  # an int again (derived)
 
 
 def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):
