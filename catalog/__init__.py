@@ -24,7 +24,8 @@ _HERE = Path(__file__).parent
 GPU_RUNTIME_OVERHEAD = 0.10
 # Beyond that tenth, each GPU holds the CUDA context, cuBLAS workspaces and NCCL buffers, which torch
 # does not allocate but mem_get_info counts as used. Assumption: about 0.7 GiB (0.75 GB) per GPU, the
-# engines review's estimate (review-engines.md B1); not measured here.
+# engines review's estimate (review-engines.md B1); not measured here. vLLM counts it inside its
+# --gpu-memory-utilization instead (non-torch memory in its profile), so for vLLM this errs safe.
 CUDA_CONTEXT_GB_PER_GPU = 0.75
 
 # A model "fits" only if, after weights and overhead, at least this many tokens of KV cache remain:
