@@ -1,6 +1,7 @@
 """Sizing arithmetic: what the catalog derives so users need not state it."""
 
 import catalog
+from catalog import loading
 
 MIXTRAL = catalog.models()["mistralai/Mixtral-8x7B-Instruct-v0.1"]
 G2_24 = catalog.machines()["g2-standard-24"]
@@ -148,18 +149,18 @@ def test_vllm_image_pull_counts_its_12_gb_download_and_28_gb_unpack():
     # Docker Hub without image streaming: 3-5 min, 4 assumed; TGI's about 8 GB: 2 min.
     awq = catalog.models()["casperhansen/mixtral-instruct-awq"]
     awq_q = catalog.quantizations()["awq"]
-    assert _step(catalog.loading.cold_start(awq, awq_q, "bucket", "vllm"), "image pull").seconds == 240
-    assert _step(catalog.loading.cold_start(awq, awq_q, "bucket", "tgi"), "image pull").seconds == 120
-    assert _step(catalog.loading.cold_start(awq, awq_q, "bucket"), "image pull").seconds == 120  # the default engine
+    assert _step(loading.cold_start(awq, awq_q, "bucket", "vllm"), "image pull").seconds == 240
+    assert _step(loading.cold_start(awq, awq_q, "bucket", "tgi"), "image pull").seconds == 120
+    assert _step(loading.cold_start(awq, awq_q, "bucket"), "image pull").seconds == 120  # the default engine
 
 
 def test_nf4_quantization_at_load_adds_little_beyond_the_read():
     # Quantized per tensor on the GPU as it is read (TGI layers/bnb.py): 46.7 B x 1 s, not 6 s.
-    assert _step(catalog.loading.cold_start(MIXTRAL, NF4, "bucket"), "quantize").seconds == 46.7
+    assert _step(loading.cold_start(MIXTRAL, NF4, "bucket"), "quantize").seconds == 46.7
 
 
 def test_every_cold_start_figure_says_whether_it_is_sourced_or_assumed():
     for source in ("bucket", "hub"):
         for engine in ("tgi", "vllm"):
-            for step in catalog.loading.cold_start(MIXTRAL, NF4, source, engine):
+            for step in loading.cold_start(MIXTRAL, NF4, source, engine):
                 assert step.basis.startswith(("sourced", "assumed")), step
