@@ -47,8 +47,31 @@ bench: $(VENV)/.ready
 
 ## make smoke [URL=http://127.0.0.1:8080] [STACK=prod] [ARGS="--requests 40 --concurrency 8 --json r.json"]:
 ## after `pulumi up`, check the model answers and measure TTFT, latency, tokens/s and $ per 1M tokens per tier
+# Silent (@), and the URL is handed over as "$$URL" from make's environment (command-line variables
+# are exported to recipes), so a password in URL= is never echoed, not even by `make -n smoke`.
+SMOKE_CMD = $(VENV)/bin/python -m smoke --stack $(STACK) $(if $(URL),--url "$$URL") $(ARGS)
+# Exit status: smoke's own. GNU make turns any failing recipe into its own exit 2, except in question
+# mode (-q), where a recipe line marked `+` (run even under -n, -t, -q: manual, "Instead of
+# Executing Recipes") that exits 1 makes make exit 1 (GNU make 4.x job.c, reap_children: "0 for
+# success, 1 for updating target in question mode, 2 for anything else"). A makefile may add flags
+# for its own run through MAKEFLAGS (manual, "Communicating Options to a Sub-make"). So when smoke is
+# the only goal (and no -n, -t or -q was asked), make runs in question mode and the smoke line is
+# marked `+`: 0 -> 0, 1 -> 1, 2 -> 2 (verified with GNU make 4.3). Question mode skips unmarked
+# recipes, so the virtualenv is made by a sub-make without it. See docs/smoke.md, "Exit status".
+ifeq ($(strip $(MAKECMDGOALS)),smoke)
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring t,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS))),)
+SMOKE_EXACT_STATUS := 1
+MAKEFLAGS += -q
+endif
+endif
+ifdef SMOKE_EXACT_STATUS
+smoke:
+	+@MAKEFLAGS= $(MAKE) -s --no-print-directory PYTHON=$(PYTHON) VENV=$(VENV) $(VENV)/.ready
+	+@$(SMOKE_CMD)
+else
 smoke: $(VENV)/.ready
-	$(VENV)/bin/python -m smoke --stack $(STACK) $(if $(URL),--url $(URL)) $(ARGS)
+	@$(SMOKE_CMD)
+endif
 
 ## make benchmark URL=http://127.0.0.1:8080 [BENCH_PROFILE=kind=sweep]: guidellm's deeper benchmark, optional,
 ## in its own virtualenv; API_KEY from the environment; results in build/benchmark/guidellm.json

@@ -51,7 +51,7 @@ if s.weight_source == "bucket":
     store = ModelStore("models", ModelStoreArgs(
         project=s.project, region=s.region, bucket_name=s.bucket_name, create_bucket=not s.bucket_existing,
         namespace=namespace.metadata.name, model_id=s.model.model_id, revision=s.model_revision,
-        prefix=s.weights_prefix, image=s.image, secret_name=secret.secret_name, token_key=secret.token_key,
+        prefix=s.weights_prefix, secret_name=secret.secret_name, token_key=secret.token_key,
         loader_timeout_seconds=loading.loader_timeout_seconds(s.model), loader_node_selector=SYSTEM_POOL_LABELS,
         depends_on=[cluster.cluster], apis=cluster.apis,
     ), opts=on_cluster)

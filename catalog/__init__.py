@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from catalog import nodes
+
 _HERE = Path(__file__).parent
 
 # Both engines keep 10% of each GPU's memory free: TGI sizes its KV cache from the free memory less
@@ -90,6 +92,7 @@ class Model:
     checkpoint_quant: str = "none"  # the method a pre-quantized checkpoint was made with
     checkpoint_gb: float = 0.0  # what the loader downloads; 0: unknown
     vocab_size: int = 0  # 0: unknown (no logits counted)
+    revision: str = ""  # the Hub commit the row was checked at; "": none recorded
 
     @property
     def moe(self) -> bool:
@@ -147,6 +150,7 @@ def models() -> dict[str, Model]:
             checkpoint_quant=r["checkpoint_quant"],
             checkpoint_gb=float(r["checkpoint_gb"]),
             vocab_size=int(r.get("vocab_size") or 0) or _vocab_size(r["model_id"]),
+            revision=r["revision"],
         )
         for r in _rows("models.csv")
     }
@@ -389,31 +393,14 @@ def prequantized_variants(model: Model, machine: Machine, engine: str = "tgi") -
 
 
 def allocatable(machine: Machine) -> tuple[float, float]:
-    """(cores, GiB) a GKE node of this machine leaves to pods.
-
-    GKE's reservation rules ("Standard cluster architecture: node allocatable resources"):
-    memory 25% of the first 4 GiB, 20% of the next 4, 10% of the next 8, 6% of the next 112, 2% above
-    128 GiB, plus 100 MiB eviction threshold; CPU 6% of the first core, 1% of the next, 0.5% of the
-    next 2, 0.25% of the rest.
-    """
-    mem = float(machine.memory_gb)
-    reserved = 0.0
-    for size, share in ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (math.inf, 0.02)):
-        part = min(mem, size)
-        reserved += part * share
-        mem -= part
-        if mem <= 0:
-            break
-    memory = machine.memory_gb - reserved - 0.1
-    cpu_reserved = 0.06 + 0.01 * (machine.vcpus > 1) + 0.005 * min(2, max(0, machine.vcpus - 2))
-    cpu_reserved += 0.0025 * max(0, machine.vcpus - 4)
-    return machine.vcpus - cpu_reserved, memory
+    """(cores, GiB) GKE leaves to pods on a node of this machine (catalog/nodes.py: GKE's reservation
+    rules applied to the kubelet's capacity)."""
+    return nodes.allocatable_cpu(machine.vcpus), nodes.allocatable_memory_gib(machine.memory_gb)
 
 
-# GKE's own daemons on a GPU node (logging, metrics, device plugin, driver installer, kube-proxy)
-# request about one core and a few GiB; leave that much beside the model server.
-DAEMON_CPU = 1.0
-DAEMON_MEMORY_GIB = 3.0
+# What GKE's own DaemonSets request on a GPU node (catalog/gke-daemonsets.csv, sourced and dated):
+# the model server is sized to leave exactly that beside it, and the plan proves the pod fits.
+DAEMON_CPU, DAEMON_MEMORY_GIB, _ = nodes.daemon_requests(gpu_node=True)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from catalog import NapLimits, SYSTEM_POOL_MAX_NODES
+from catalog.nodes import BOOT_DISK_TYPE, GPU_BOOT_DISK_GB, SYSTEM_BOOT_DISK_GB
 
 # What a node needs and nothing more. GKE's predefined role for node service accounts carries what
 # the node's agents write (logs, metrics, resource metadata, autoscaler and node-problem reports) and
@@ -71,6 +72,13 @@ def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
     })
 
 
+def subnetwork_link(project: str, region: str, subnetwork: str) -> str:
+    """RouterNat wants the subnetwork's self link; the cluster reads back its name (or a link)."""
+    if "/" in subnetwork:
+        return subnetwork
+    return f"projects/{project}/regions/{region}/subnetworks/{subnetwork}"
+
+
 class GkeCluster(pulumi.ComponentResource):
     """Creates the node service account and its roles, the cluster (NAP on, Workload Identity, release
     channel), a system node pool, Cloud NAT when nodes are private, and a Kubernetes provider.
@@ -110,7 +118,6 @@ class GkeCluster(pulumi.ComponentResource):
         ]
 
         shielded = dict(enable_secure_boot=True, enable_integrity_monitoring=True)
-        nat = self._nat(name, args, after_apis) if args.private_nodes else []
         self.cluster = gcp.container.Cluster(
             f"{name}-gke",
             name=args.name,
@@ -160,6 +167,11 @@ class GkeCluster(pulumi.ComponentResource):
                     gcp.container.ClusterClusterAutoscalingResourceLimitArgs(resource_type=args.nap.gpu_type, minimum=0, maximum=args.nap.gpus),
                 ],
                 auto_provisioning_defaults=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsArgs(
+                    # Without these the provider sends its schema defaults, pd-standard and 100 GB, and
+                    # GPU pools GKE creates for the ComputeClass would take them: G2 does not boot on
+                    # pd-standard (catalog/nodes.py). The ComputeClass states its own disk too.
+                    disk_type=BOOT_DISK_TYPE,
+                    disk_size=GPU_BOOT_DISK_GB,
                     service_account=account.email,
                     oauth_scopes=NODE_SCOPES,
                     shielded_instance_config=gcp.container.ClusterClusterAutoscalingAutoProvisioningDefaultsShieldedInstanceConfigArgs(**shielded),
@@ -176,7 +188,7 @@ class GkeCluster(pulumi.ComponentResource):
             # The provider defaults to true, which makes `pulumi destroy` fail; config decides.
             deletion_protection=args.deletion_protection,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*apis, *members, *nat],
+                parent=self, depends_on=[*apis, *members],
                 ignore_changes=CLUSTER_IGNORED_FIELDS,
                 # GKE's deletion protection only fails the last step of `pulumi destroy`, after every
                 # Kubernetes object (and the model server) is gone. Pulumi's protect refuses the
@@ -196,7 +208,11 @@ class GkeCluster(pulumi.ComponentResource):
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             node_config=gcp.container.NodePoolNodeConfigArgs(
                 machine_type=args.system_machine_type,
-                disk_size_gb=50,
+                # 50 GB left about 17 GiB of ephemeral storage, less than the loader asked for, and
+                # its Job never scheduled. disk_size_gb updates in place (no ForceNew). The type
+                # stays GKE's node-pool default (pd-balanced): disk_type is ForceNew on a pool, and
+                # a replaced pool named "system" collides with itself (no delete-before-replace).
+                disk_size_gb=SYSTEM_BOOT_DISK_GB,
                 service_account=account.email,
                 oauth_scopes=NODE_SCOPES,
                 shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
@@ -205,6 +221,11 @@ class GkeCluster(pulumi.ComponentResource):
             ),
             opts=child,
         )
+
+        # After the cluster: NAT covers the cluster's own subnet only, which GKE picks at creation.
+        # Nothing on the system nodes needs it to boot (GKE's images come through Private Google
+        # Access); what does (the server's image, the loader's Hub download) waits on the provider.
+        nat = self._nat(name, args, after_apis) if args.private_nodes else []
 
         self.cluster_name = self.cluster.name
         self.endpoint = self.cluster.endpoint
@@ -220,7 +241,7 @@ class GkeCluster(pulumi.ComponentResource):
             # it, and the load balancer and disks they own would be left running. For a cluster that
             # is really gone, README "Tear down" gives the one-off command.
             # Objects wait for the system pool, so nothing is scheduled before a node exists.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_pool, *nat]),
         )
         self.register_outputs({
             "cluster_name": self.cluster_name,
@@ -230,7 +251,9 @@ class GkeCluster(pulumi.ComponentResource):
         })
 
     def _nat(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
-        """Private nodes have no external IP: Cloud NAT lets them pull images and download the model."""
+        """Private nodes have no external IP: Cloud NAT lets them pull images and download the model.
+        Only the cluster's subnet (primary and Pod ranges): other private VMs of the network and region
+        keep whatever egress they had (a NAT over ALL_SUBNETWORKS would give it to all of them)."""
         router = gcp.compute.Router(f"{name}-router", name=f"{args.name}-router", project=args.project,
                                     region=args.region, network=args.network, opts=opts)
         nat = gcp.compute.RouterNat(
@@ -240,7 +263,11 @@ class GkeCluster(pulumi.ComponentResource):
             region=args.region,
             router=router.name,
             nat_ip_allocate_option="AUTO_ONLY",
-            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            source_subnetwork_ip_ranges_to_nat="LIST_OF_SUBNETWORKS",
+            subnetworks=[gcp.compute.RouterNatSubnetworkArgs(
+                name=self.cluster.subnetwork.apply(lambda sub: subnetwork_link(args.project, args.region, sub)),
+                source_ip_ranges_to_nats=["ALL_IP_RANGES"],
+            )],
             opts=pulumi.ResourceOptions(parent=self),
         )
         return [router, nat]

@@ -53,6 +53,11 @@ _PRIORITY = {
     "maxPodsPerNode": (lambda v: _is_int(v) and 8 <= v <= 256, "an integer from 8 to 256"),
     "storage": {
         "localSSDCount": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+        # types.go Storage: +kubebuilder:validation:Enum=pd-balanced;pd-standard;pd-ssd;hyperdisk-balanced
+        "bootDiskType": (lambda v: v in ("pd-balanced", "pd-standard", "pd-ssd", "hyperdisk-balanced"),
+                         "one of pd-balanced, pd-standard, pd-ssd, hyperdisk-balanced"),
+        # types.go Storage.BootDiskSize: +kubebuilder:validation:Minimum=10 (GB)
+        "bootDiskSize": (lambda v: _is_int(v) and v >= 10, "an integer >= 10 (GB)"),
     },
 }
 _SPEC = {

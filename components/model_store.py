@@ -10,6 +10,7 @@ Hugging Face Hub onto a fresh disk and reading it back (team facts, model-loadin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Sequence
 
 import pulumi
@@ -20,35 +21,56 @@ from components import identity
 
 CSI_DRIVER = "gcsfuse.csi.storage.gke.io"
 LOADER_MOUNT = "/gcs"
+LOADER_WORK = "/work"  # the loader's only writable local path: an emptyDir it requests
+HERE = Path(__file__).parent
 # What the loader takes from the Hub: the Hugging Face-format shards, configs and tokenizer, and not
 # the duplicate original-format copies some repos also hold (consolidated.*.pt, consolidated.safetensors,
-# *.bin), which would double the bytes (model-loading.md §0).
+# *.bin), which would double the bytes (model-loading.md §0). No *.bin fallback: see model_loader.py.
 INCLUDE = ("model*.safetensors", "*.json", "tokenizer*", "*.model", "*.tiktoken", "merges.txt", "vocab.txt")
 COMPLETE_MARKER = ".complete"
-# Files written through Cloud Storage FUSE are staged whole on the node's disk until closed
-# (gcsfuse docs/semantics.md), beside the serving image the loader pulls, on a 50 GB system node.
-# Two files at a time (checkpoint shards are 5-10 GB) bounds the staging; the sidecar requests it.
-LOADER_WORKERS = 2
-LOADER_STAGING_GIB = 20
 
-# Runs in the serving image, which ships huggingface_hub. Idempotent: a prefix with the marker is done;
-# an interrupted run resumes (snapshot_download skips files it already has in local_dir). The token is
-# read by huggingface_hub from HF_TOKEN (env from the Secret), never passed in args or printed.
-LOADER_SCRIPT = """\
-import os, pathlib, sys, time
-from huggingface_hub import snapshot_download
-target = pathlib.Path(os.environ["TARGET"])
-marker = target / os.environ["MARKER"]
-if marker.exists():
-    print(f"{target} is complete ({marker.read_text().strip()}); nothing to download", flush=True)
-    sys.exit(0)
-started = time.time()
-snapshot_download(repo_id=os.environ["MODEL_ID"], revision=os.environ["REVISION"], local_dir=str(target),
-                  allow_patterns=os.environ["INCLUDE"].split(), max_workers=int(os.environ["WORKERS"]))
-size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-marker.write_text(f"{os.environ['MODEL_ID']}@{os.environ['REVISION']}")  # written last: the prefix is whole
-print(f"copied {size / 1e9:.1f} GB in {time.time() - started:.0f} s", flush=True)
-"""
+# The loader's image: a small Python image, pinned by digest, that installs the pinned, hash-checked
+# wheels of components/loader_requirements.txt (7 MB, 24 MB installed) at start. Not the serving image:
+# TGI 3.3.7's is about 8 GB (third-party figure) with huggingface_hub 0.30.1, whose snapshot_download
+# returns a partial snapshot as if whole (review-engines A2), and vLLM's is 28.6 GB unpacked
+# (vllm-project/vllm#22377), more than a system node's disk holds beside the staging (review A1).
+# The cost: the pod needs PyPI beside the Hub (egress, through Cloud NAT on private nodes), and a
+# failed install ends the pod like any other transient failure, which the Job retries.
+# Digest: the one several public Dockerfiles pin for this tag (code index, e.g. id 66884794006).
+LOADER_IMAGE = "python:3.12.12-slim-bookworm@sha256:593bd06efe90efa80dc4eee3948be7c0fde4134606dd40d8dd8dbcade98e669c"
+LOADER_REQUIREMENTS = (HERE / "loader_requirements.txt").read_text()
+LOADER_PROGRAM = (HERE / "model_loader.py").read_text()
+
+# What the loader stages on the node's ephemeral storage, bounded:
+# - huggingface_hub 2.4.0 downloads each file to a temporary name in the target while it holds one
+#   handle open and hf-xet writes through another (file_download.py `_download_to_tmp_and_move`).
+#   hf-xet >= 1.6 writes in order (xet-core #623 removed HF_XET_RECONSTRUCT_WRITE_SEQUENTIALLY and
+#   its parallel writer; `SequentialWriter`), but Cloud Storage FUSE streams only a new file written
+#   in order through one handle and stages anything else whole on local disk (gcsfuse v2.9.1 and
+#   v3.0.0 release notes). So count each file in flight as staged whole, in the sidecar.
+# - One file at a time (snapshot_download max_workers and HF_XET_DATA_MAX_CONCURRENT_FILE_DOWNLOADS,
+#   xet-core data.rs, default 8): hf-xet still fetches that file's ranges in parallel.
+# - The loader refuses, before downloading, any file above LOADER_FILE_CAP_GIB (the largest catalogued
+#   shard is casperhansen/mixtral-instruct-awq's 9.98 GB, review-engines), so the request is a bound.
+# - hf-xet's chunk cache: 0 (HF_XET_CHUNK_CACHE_SIZE_BYTES; xet-core chunk_cache.rs, the Python
+#   package's default is 0 too, "no-default-cache"); its shard cache (default 16 GB, shard.rs) and
+#   logs (250 MB, log.rs) are capped below and live in the loader's own emptyDir.
+LOADER_WORKERS = 1
+LOADER_FILE_CAP_GIB = 10
+LOADER_STAGING_GIB = LOADER_FILE_CAP_GIB * LOADER_WORKERS
+LOADER_WORK_GIB = 1  # wheels (24 MB installed), hf-xet shard cache and logs, temp files
+# What the loader's pod asks of its (system) node: the container, and the FUSE sidecar that stages
+# the file in flight. Settings refuse a system machine these do not fit (catalog/nodes.py).
+LOADER_CPU, LOADER_MEMORY_GIB = 1, 3
+LOADER_SIDECAR_CPU, LOADER_SIDECAR_MEMORY_GIB = 1, 1
+
+
+def loader_pod_requests() -> dict[str, float]:
+    """(cores, GiB) the scheduler counts for the loader pod, sidecar included."""
+    return {"cpu": LOADER_CPU + LOADER_SIDECAR_CPU, "memory": LOADER_MEMORY_GIB + LOADER_SIDECAR_MEMORY_GIB,
+            "ephemeral-storage": LOADER_WORK_GIB + LOADER_STAGING_GIB}
+# The lock: renewed every fifth of this, taken over after it; a Job's pods never overlap longer than this.
+LOCK_STALE_SECONDS = 300
 
 # The Cloud Storage FUSE sidecar gets requests (so the scheduler counts it) and no limits ("0"), as in
 # Google's serving samples: tight limits throttle it or OOM-kill the mount (model-loading.md §1.3).
@@ -75,11 +97,11 @@ class ModelStoreArgs:
     model_id: str
     revision: str
     prefix: str  # <model id>/<revision> inside the bucket
-    image: str  # the serving image (it has huggingface_hub)
     secret_name: pulumi.Input[str]
     token_key: str
     loader_timeout_seconds: int
     loader_node_selector: dict[str, str] = field(default_factory=dict)  # a CPU node
+    loader_image: str = LOADER_IMAGE
     server_account: str = "llm-server"
     loader_account: str = "model-loader"
     depends_on: Sequence[pulumi.Resource] = ()  # the cluster: the identity pool exists only with it
@@ -88,7 +110,8 @@ class ModelStoreArgs:
 
 class ModelStore(pulumi.ComponentResource):
     """Creates (or adopts) the bucket, the ServiceAccounts `llm-server` (read) and `model-loader`
-    (write), their bucket-scoped IAM grants and the loader Job.
+    (write), their bucket-scoped IAM grants, the ConfigMap holding the loader's program and pinned
+    requirements, and the loader Job that copies one pinned revision into `<model>/<revision>`.
 
     Exports `bucket_name`, `server_account` (the name the Deployment runs as) and `loader` (the Job,
     for the Deployment to depend on).
@@ -107,15 +130,21 @@ class ModelStore(pulumi.ComponentResource):
                 location=args.region.upper(),
                 uniform_bucket_level_access=True,  # Workload Identity principals need it (CSI docs/authentication.md)
                 public_access_prevention="enforced",
-                # Hierarchical namespace: higher initial QPS for many parallel reads (Cloud Storage FUSE
-                # performance docs); needs uniform access. ForceNew, so fixed at creation.
-                hierarchical_namespace=gcp.storage.BucketHierarchicalNamespaceArgs(enabled=True),
+                # A flat namespace. Hierarchical namespace (the earlier choice, for initial read QPS) buys
+                # little for a checkpoint of a few dozen large files, and `pulumi destroy` could not
+                # remove it: force_destroy deletes objects (and versions), not HNS folders, which the
+                # loader's gcsfuse mkdirs create (terraform-provider-google resource_storage_bucket.go
+                # delete; folder deletion only proposed in magic-modules #11852).
                 # The weights can always be copied again from the Hub: `pulumi destroy` deletes them with
                 # the bucket (force_destroy), and deleted objects are not kept (and billed) for 7 days.
                 force_destroy=True,
                 soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(retention_duration_seconds=0),
                 labels={"app": "gke-llm-serving"},
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.apis)),
+                # hierarchicalNamespace is ForceNew and the name is fixed: a bucket made with HNS by an
+                # earlier version is kept as it is rather than replaced (create-before-delete would
+                # collide on the name). README "Tear down" says how to empty such a bucket.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.apis),
+                                            ignore_changes=["hierarchicalNamespace"]),
             )
             bucket_name: pulumi.Output[str] = bucket.name
         else:
@@ -150,16 +179,27 @@ class ModelStore(pulumi.ComponentResource):
         self.server_account = server_sa.metadata.name
         self.server_grants = [server_sa, grants[0]]
 
+        # Auto-named: a new program or requirements make a new ConfigMap, so a new pod template,
+        # so a new Job (which finds the marker and exits if the prefix is already whole).
+        program = k8s.core.v1.ConfigMap(
+            f"{name}-loader-program",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=args.namespace,
+                                                labels={"app.kubernetes.io/part-of": "gke-llm-serving"}),
+            data={"model_loader.py": LOADER_PROGRAM, "requirements.txt": LOADER_REQUIREMENTS},
+            immutable=True,
+            opts=child,
+        )
         self.loader = k8s.batch.v1.Job(
             f"{name}-loader",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 # Auto-named: a new model or revision changes the (immutable) pod template, and the
                 # provider replaces the Job; auto-named, the new one is created before the old is deleted.
+                # Two loaders on one prefix meanwhile wait on the lock in model_loader.py.
                 namespace=args.namespace,
                 labels={"app": "model-loader", "app.kubernetes.io/part-of": "gke-llm-serving"},
                 annotations={
-                    # pulumi-kubernetes waits for a Job to complete (10 minutes by default) and fails
-                    # `pulumi up` with the Job's reason; a first download of ~90 GB needs longer.
+                    # pulumi-kubernetes waits for a Job to complete (10 minutes by default); a first
+                    # download of ~90 GB needs longer.
                     "pulumi.com/timeoutSeconds": str(args.loader_timeout_seconds),
                     # A Job that failed is replaced (run again) on the next `pulumi up` instead of
                     # being awaited again as failed.
@@ -169,11 +209,26 @@ class ModelStore(pulumi.ComponentResource):
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=3,  # each retry resumes where the last one stopped
                 active_deadline_seconds=args.loader_timeout_seconds,
+                # Exit 2 is a refusal a retry cannot change (gated repo, unknown revision, a file too
+                # big for the staging): fail the Job at once. An evicted or preempted pod
+                # (DisruptionTarget) does not count against the retries. Pod failure policy: GA in
+                # Kubernetes 1.31 (Kubernetes docs, "Handling retriable and non-retriable pod failures").
+                pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(rules=[
+                    k8s.batch.v1.PodFailurePolicyRuleArgs(
+                        action="FailJob",
+                        on_exit_codes=k8s.batch.v1.PodFailurePolicyOnExitCodesRequirementArgs(
+                            container_name="loader", operator="In", values=[2])),
+                    k8s.batch.v1.PodFailurePolicyRuleArgs(
+                        action="Ignore",
+                        on_pod_conditions=[k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
+                            type="DisruptionTarget", status="True")]),
+                ]),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels={"app": "model-loader"},
-                        annotations=sidecar_annotations(cpu=1, memory_gib=1, ephemeral_gib=LOADER_STAGING_GIB)),
-                    spec=self._loader_pod(args, bucket_name),
+                        annotations=sidecar_annotations(cpu=LOADER_SIDECAR_CPU, memory_gib=LOADER_SIDECAR_MEMORY_GIB,
+                                                        ephemeral_gib=LOADER_STAGING_GIB)),
+                    spec=self._loader_pod(args, bucket_name, program.metadata.name),
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*grants, loader_sa]),
@@ -191,15 +246,31 @@ class ModelStore(pulumi.ComponentResource):
         self.register_outputs({"bucket_name": self.bucket_name, "server_account": self.server_account})
 
     @staticmethod
-    def _loader_pod(args: ModelStoreArgs, bucket_name: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgs:
+    def _loader_pod(args: ModelStoreArgs, bucket_name: pulumi.Input[str], program: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgs:
         token = k8s.core.v1.EnvVarSourceArgs(secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
             name=args.secret_name, key=args.token_key))
-        plain = {"MODEL_ID": args.model_id, "REVISION": args.revision, "TARGET": f"{LOADER_MOUNT}/{args.prefix}",
-                 "MARKER": COMPLETE_MARKER, "INCLUDE": " ".join(INCLUDE), "HF_HOME": "/tmp/hf",
-                 "WORKERS": str(LOADER_WORKERS),
-                 # hf_transfer writes many chunks of many files at once: off, to keep staging bounded.
-                 "HF_HUB_ENABLE_HF_TRANSFER": "0",
-                 "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
+        plain = {
+            "MODEL_ID": args.model_id, "REVISION": args.revision, "PREFIX": args.prefix, "MOUNT": LOADER_MOUNT,
+            "MARKER": COMPLETE_MARKER, "INCLUDE": " ".join(INCLUDE), "WORKERS": str(LOADER_WORKERS),
+            "MAX_FILE_BYTES": str(LOADER_FILE_CAP_GIB * 2**30), "LOCK_STALE_SECONDS": str(LOCK_STALE_SECONDS),
+            # hf-xet 1.8.0 reads these (xet-core config groups; names confirmed in the 1.8.0 wheel):
+            "HF_XET_CHUNK_CACHE_SIZE_BYTES": "0",
+            "HF_XET_DATA_MAX_CONCURRENT_FILE_DOWNLOADS": str(LOADER_WORKERS),
+            "HF_XET_SHARD_CACHE_SIZE_LIMIT": "256mb",
+            "HF_XET_LOG_DIR_MAX_SIZE": "64mb",
+            # Download buffers in RAM (defaults 2 GB + 512 MB a file, up to 8 GB: reconstruction.rs),
+            # kept under the container's memory limit.
+            "HF_XET_RECONSTRUCTION_DOWNLOAD_BUFFER_SIZE": "1gb",
+            "HF_XET_RECONSTRUCTION_DOWNLOAD_BUFFER_LIMIT": "2gb",
+            "HF_HOME": f"{LOADER_WORK}/hf", "HOME": LOADER_WORK, "TMPDIR": f"{LOADER_WORK}/tmp",
+            "PYTHONPATH": f"{LOADER_WORK}/site", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+            "PIP_NO_CACHE_DIR": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_ROOT_USER_ACTION": "ignore",
+            "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        }
+        install = (f"mkdir -p {LOADER_WORK}/tmp {LOADER_WORK}/site && "
+                   f"python3 -m pip install --quiet --require-hashes --only-binary=:all: --no-deps "
+                   f"--target {LOADER_WORK}/site -r /loader/requirements.txt && "
+                   f"exec python3 /loader/model_loader.py")
         return k8s.core.v1.PodSpecArgs(
             service_account_name=args.loader_account,
             restart_policy="Never",
@@ -210,21 +281,36 @@ class ModelStore(pulumi.ComponentResource):
                 seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")),
             containers=[k8s.core.v1.ContainerArgs(
                 name="loader",
-                image=args.image,
-                command=["python3", "-c", LOADER_SCRIPT],
+                image=args.loader_image,
+                command=["/bin/sh", "-c", install],
                 env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in plain.items()]
-                + [k8s.core.v1.EnvVarArgs(name="HF_TOKEN", value_from=token)],
+                + [k8s.core.v1.EnvVarArgs(name="BUCKET", value=bucket_name),
+                   k8s.core.v1.EnvVarArgs(name="HF_TOKEN", value_from=token)],
+                # The loader writes its one-line reason to /dev/termination-log; if it dies before
+                # (pip without egress, OOM), the kubelet takes the log's tail instead.
+                termination_message_policy="FallbackToLogsOnError",
+                # Everything it writes locally is in the /work emptyDir (the root filesystem is
+                # read-only); the checkpoint's bytes are staged in the sidecar, which requests them.
                 resources=k8s.core.v1.ResourceRequirementsArgs(
-                    requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "4Gi"}),
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="models", mount_path=LOADER_MOUNT)],
+                    requests={"cpu": str(LOADER_CPU), "memory": f"{LOADER_MEMORY_GIB}Gi",
+                              "ephemeral-storage": f"{LOADER_WORK_GIB}Gi"},
+                    limits={"cpu": "2", "memory": "4Gi", "ephemeral-storage": f"{2 * LOADER_WORK_GIB}Gi"}),
+                volume_mounts=[k8s.core.v1.VolumeMountArgs(name="models", mount_path=LOADER_MOUNT),
+                               k8s.core.v1.VolumeMountArgs(name="program", mount_path="/loader", read_only=True),
+                               k8s.core.v1.VolumeMountArgs(name="work", mount_path=LOADER_WORK)],
                 security_context=k8s.core.v1.SecurityContextArgs(
-                    allow_privilege_escalation=False, privileged=False,
+                    allow_privilege_escalation=False, privileged=False, read_only_root_filesystem=True,
                     capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
             )],
-            volumes=[k8s.core.v1.VolumeArgs(name="models", csi=k8s.core.v1.CSIVolumeSourceArgs(
-                driver=CSI_DRIVER,
-                # Same up-front access check skipped as for the server (components/inference_server.py).
-                volume_attributes={"bucketName": bucket_name, "mountOptions": "implicit-dirs",
-                                   "skipCSIBucketAccessCheck": "true"},
-            ))],
+            volumes=[
+                k8s.core.v1.VolumeArgs(name="models", csi=k8s.core.v1.CSIVolumeSourceArgs(
+                    driver=CSI_DRIVER,
+                    # Same up-front access check skipped as for the server (components/inference_server.py).
+                    volume_attributes={"bucketName": bucket_name, "mountOptions": "implicit-dirs",
+                                       "skipCSIBucketAccessCheck": "true"},
+                )),
+                k8s.core.v1.VolumeArgs(name="program", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=program)),
+                k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                    size_limit=f"{LOADER_WORK_GIB}Gi")),
+            ],
         )

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 def plan(stack: str, config: stack_config.ResolvedConfig, out_dir: Path) -> int:
     import pulumi
 
-    from planner import harness, render, summary, validate
+    from planner import fit, harness, render, summary, validate
 
     warnings: list[str] = []
     for key, (value, warning) in PLACEHOLDERS.items():
@@ -86,9 +86,11 @@ def plan(stack: str, config: stack_config.ResolvedConfig, out_dir: Path) -> int:
 
     objects, _ = render.write(ev, out_dir, plaintexts)
     problems = [p for obj in objects for p in validate.validate_object(obj)]
+    fits, misfits = fit.check(objects, [{"type": r.type, "inputs": r.plain} for r in ev.gcp_resources()])
+    problems += misfits
     warnings += [_scrub(one_line(w), plaintexts) for w in ev.warnings]
     settings = ev.result["s"]
-    print(_scrub(summary.render(ev, settings, stack, _relative(out_dir), problems, warnings, len(objects)), plaintexts))
+    print(_scrub(summary.render(ev, settings, stack, _relative(out_dir), problems, warnings, len(objects), fit.render(fits)), plaintexts))
     return 1 if problems else 0
 
 

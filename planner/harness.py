@@ -139,6 +139,9 @@ class _Recorder(pulumi.runtime.Mocks):
         if args.typ == "gcp:container/cluster:Cluster":
             state["endpoint"] = MOCK_ENDPOINT
             state["masterAuth"] = {"clusterCaCertificate": MOCK_CA}
+            # GKE picks the region's subnet of an auto-mode network, named after the network, and
+            # the provider reads its name back.
+            state["subnetwork"] = plain.get("subnetwork") or plain.get("network", "default")
         elif args.typ == "gcp:serviceaccount/account:Account":
             state["email"] = f"{plain['accountId']}@{plain.get('project', self.project)}.iam.gserviceaccount.com"
         elif args.typ.startswith("gcp:monitoring/"):

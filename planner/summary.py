@@ -116,11 +116,13 @@ def weights(s: Settings) -> list[str]:
 
 
 def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list[str], warnings: list[str],
-           k8s_count: int) -> str:
+           k8s_count: int, pods: str = "") -> str:
     counts = Counter(r.type for r in ev.resources if r.custom)
     lines = [f"Plan for stack {stack}: {sum(counts.values())} resources, files in {out_dir}/", "Resources:"]
     lines += [f"  {n:>3}  {t}" for t, n in sorted(counts.items())]
     lines += [""] + ladder(s) + [""] + model_fit(s) + [""] + weights(s) + [""] + operations(s, ev) + [""]
+    if pods:
+        lines += [pods, ""]
     lines.append(f"Endpoint: {ev.outputs.get('endpoint')} (exposure {s.exposure}); "
                  "the queryCommand output reaches the model")
     if problems:
@@ -128,7 +130,7 @@ def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list
         lines += [f"  {p}" for p in problems]
     else:
         lines.append(f"Validation: {k8s_count} Kubernetes objects valid (Kubernetes 1.34 schemas, strict; "
-                     "ComputeClass against project rules)")
+                     "ComputeClass against project rules); every pod fits its node")
     if warnings:
         lines.append("Warnings:")
         lines += [f"  {w}" for w in warnings]

@@ -16,6 +16,7 @@ import pulumi
 
 import catalog
 import catalog.loading
+import catalog.nodes
 from components.engines import Engine
 from settings import names
 from settings.reader import ConfigError, Reader, listing as _names
@@ -30,6 +31,20 @@ TIERS = ("spot", "flex-start", "on-demand")
 EXPOSURES = ("cluster-ip", "internal", "public")
 
 WEIGHT_SOURCES = ("bucket", "hub")
+
+# Every key of the project's namespace the program reads: anything else in a stack file is a slip
+# (`replica: 3`) and is refused rather than silently ignored. Pulumi.yaml declares the scalar ones
+# (a test keeps the two in step); objects (autoscaling) cannot be declared there.
+OBJECT_KEYS = ("autoscaling",)
+KNOWN_KEYS = frozenset((
+    "hfToken", "engine", "model", "modelRevision", "weightSource", "modelBucket", "modelParamsBillion",
+    "quantize", "machineType", "capacity", "replicas", "gpuQuota", "alertEmail", "location", "clusterName",
+    "deletionProtection", "image", "hfHome", "computeClassName", "namespace", "flexStartLeadTimeSeconds",
+    "flexStartMaxRunDurationSeconds", "activeMigration", "startupTimeoutMinutes", "maxInputTokens",
+    "maxTotalTokens", "exposure", "apiKey", "privateNodes", "authorizedNetworks", "network",
+    "systemMachineType", "cacheStorageClass", "priceSpot", "priceFlexStart", "priceOnDemand",
+    *OBJECT_KEYS,
+))
 
 # Tutorial defaults (GKE tutorial "Serve LLMs on GKE with a cost-optimized and highly available GPU
 # provisioning strategy" and kubernetes-engine-samples ai-ml/llm-multiple-gpus/mixtral-8x7b).
@@ -154,10 +169,24 @@ def _capacity(r: Reader, machine: catalog.Machine) -> tuple[str, ...]:
     return tuple(tiers)
 
 
-def _system_machine(r: Reader) -> str:
+def _system_machine(r: Reader, weight_source: str) -> str:
     name = r.string("systemMachineType", "e2-standard-4")
-    if catalog.general_purpose(name) is None:
+    shape = catalog.general_purpose(name)
+    if shape is None:
         raise ConfigError("systemMachineType", name, "not a general-purpose machine type", "use e.g. e2-standard-4 or n2-standard-4")
+    if weight_source == "bucket":
+        # The loader Job runs on a system node: one it does not fit would stay Pending until the
+        # Job's deadline (the plan shows every pod's headroom; this stops `pulumi up` too).
+        from components.model_store import loader_pod_requests
+
+        node = catalog.nodes.Node(name, shape[0], shape[1], catalog.nodes.SYSTEM_BOOT_DISK_GB)
+        free = node.free()
+        for resource, need in loader_pod_requests().items():
+            if need > free[resource]:
+                raise ConfigError("systemMachineType", name,
+                                  f"the model loader needs {need:g} {'cores' if resource == 'cpu' else 'GiB'} of {resource} "
+                                  f"and a {name} node leaves {free[resource]:.2f} after GKE's reservations and DaemonSets",
+                                  "use e2-standard-4 or larger")
     return name
 
 
@@ -218,6 +247,7 @@ def _stack_slug() -> str:
 
 def load() -> Settings:
     r = Reader()
+    r.refuse_unknown(KNOWN_KEYS)
     project = r.gcp.get("project")
     if not project:
         raise pulumi.ConfigMissingError("gcp:project", False)
@@ -256,7 +286,18 @@ def load() -> Settings:
     weight_source = r.string("weightSource", "bucket")
     if weight_source not in WEIGHT_SOURCES:
         raise ConfigError("weightSource", weight_source, "unknown weight source", f"use one of: {_names(WEIGHT_SOURCES)}")
-    revision = r.checked("modelRevision", "main", names.hf_revision, "give a branch such as main or a 40-character commit hash")
+    # The catalog's checked commit by default. In bucket mode the prefix is named after the revision
+    # and a prefix with its marker is never copied again, so a branch (main) would freeze whatever it
+    # pointed at first under a name that says otherwise: refused, not warned, since the fix is one line.
+    revision = r.checked("modelRevision", model.revision or "main", names.hf_revision, "give a branch such as main or a 40-character commit hash")
+    if weight_source == "bucket" and not names.hf_commit(revision):
+        raise ConfigError("modelRevision", revision,
+                          "weightSource bucket names the bucket prefix after the revision, and a branch or tag can move "
+                          "while the copied prefix never changes",
+                          f"give the 40-character commit to serve, e.g. from https://huggingface.co/{model.model_id}/commits/main")
+    if model.gated:  # catalog/models.csv, checked at the source: a refused token fails the first download
+        pulumi.log.warn(f"{model.model_id} is gated on the Hub: accept its licence at https://huggingface.co/{model.model_id} "
+                        f"with the account whose token is hfToken before pulumi up, or the download stops with HTTP 403")
     bucket = r.checked("modelBucket", "", lambda v: v and names.bucket_name(v), "give the name of an existing bucket, or leave it empty to create one")
     if not bucket:
         bucket = _derived_bucket_name(project)
@@ -351,7 +392,7 @@ def load() -> Settings:
         compute_class_name=compute_class,
         namespace=r.checked("namespace", "llm", names.namespace, "use a namespace of its own, e.g. llm"),
         deletion_protection=r.boolean("deletionProtection", False),
-        system_machine_type=_system_machine(r),
+        system_machine_type=_system_machine(r, weight_source),
         flex_lead_time_seconds=lead,
         flex_max_run_seconds=max_run or None,
         active_migration=r.boolean("activeMigration", False),

@@ -29,6 +29,11 @@ def hf_model_id(value: str) -> Optional[str]:
     return None
 
 
+def hf_commit(value: str) -> bool:
+    """A full commit hash: the only revision that cannot move."""
+    return re.fullmatch(r"[0-9a-f]{40}", value) is not None
+
+
 # A branch or tag name, or a commit hash (git check-ref-format, simplified to what the Hub accepts).
 def hf_revision(value: str) -> Optional[str]:
     if re.fullmatch(r"[0-9a-f]{40}", value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from typing import Any, Optional
@@ -12,9 +13,11 @@ import pulumi
 class ConfigError(pulumi.RunError):
     """A configuration value that cannot work. The CLI prints the message without a traceback."""
 
-    def __init__(self, key: str, value: Any, problem: str, fix: str, *, hide_value: bool = False):
+    def __init__(self, key: str, value: Any, problem: str, fix: str, *, hide_value: bool = False,
+                 shown: Optional[str] = None):
         self.key, self.problem, self.fix = key, problem, fix
-        shown = "[secret]" if hide_value else json.dumps(value) if not isinstance(value, str) else repr(value)
+        if shown is None:
+            shown = "[secret]" if hide_value else json.dumps(value) if not isinstance(value, str) else repr(value)
         super().__init__(f"config {key}={shown}: {problem}; {fix}")
 
 
@@ -23,12 +26,45 @@ def listing(items) -> str:
     return ", ".join(items)
 
 
+def closest(name: str, known) -> str:
+    """ "did you mean X" for a misspelt key, or the list of keys when nothing is close."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"did you mean {match[0]}?" if match else f"known keys: {listing(sorted(known))}"
+
+
+def unknown_field(key: str, value: dict, known) -> None:
+    """Refuse the first field of an object key (autoscaling, ...) that the program does not read."""
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ConfigError(key, value, f"unknown field {unknown[0]!r}",
+                          f"{closest(unknown[0], known)} (fields: {listing(known)})")
+
+
 class Reader:
     """Reads raw config strings (as the CLI passes them) and converts them with clear errors."""
 
     def __init__(self) -> None:
         self.cfg = pulumi.Config()
         self.gcp = pulumi.Config("gcp")
+
+    def set_keys(self) -> list[str]:
+        """Every key of the project's namespace that has a value: the stack file's and Pulumi.yaml's.
+
+        The CLI hands the program its config as the PULUMI_CONFIG environment bag (the Python
+        language host); the mocks and `pulumi.runtime.set_all_config` put it in CONFIG. Both count.
+        """
+        prefix = f"{self.cfg.name}:"
+        found = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
+        return sorted(k[len(prefix):] for k in found if k.startswith(prefix))
+
+    def refuse_unknown(self, known) -> None:
+        """A misspelt key (`replica: 3`) would otherwise be ignored and the default used, silently."""
+        for key in self.set_keys():
+            if key not in known:
+                # The value is not shown: a misspelt secret key (hfTokn) holds a secret.
+                raise ConfigError(key, None, "is not a key this program reads",
+                                  f"{closest(key, known)} (remove it, or see README's configuration table)",
+                                  shown="…")
 
     def raw(self, key: str) -> Optional[str]:
         value = self.cfg.get(key)

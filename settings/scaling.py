@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import catalog
-from settings.reader import ConfigError, Reader, listing as _names
+from settings.reader import ConfigError, Reader, listing as _names, unknown_field
 
 
 # Google's guidance for queue-size targets: "start with a value between 3-5 and gradually increase it
@@ -36,9 +36,7 @@ def autoscaling(r: Reader, machine: catalog.Machine, quota: int) -> tuple[Option
         value = None
     if not isinstance(value, dict):
         raise ConfigError("autoscaling", raw, "not an object", fix)
-    unknown = sorted(set(value) - set(AUTOSCALING_KEYS))
-    if unknown:
-        raise ConfigError("autoscaling", value, f"unknown key {unknown[0]!r}", f"use only {_names(AUTOSCALING_KEYS)}")
+    unknown_field("autoscaling", value, AUTOSCALING_KEYS)
 
     def whole(key: str, default: Optional[int]) -> int:
         v = value.get(key, default)

@@ -9,6 +9,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Optional
@@ -32,9 +33,12 @@ class Target:
     namespace: Optional[str]
     before_poll: Optional[Callable[[], None]] = None
     forward: Optional[discovery.PortForward] = None
+    from_stack: bool = False  # found from the stack outputs: the server is this project's Deployment
 
     @property
     def logs_hint(self) -> str:
+        if not self.from_stack:  # --url: any server, maybe not on Kubernetes at all
+            return "check the server's logs"
         ns = f"-n {self.namespace} " if self.namespace else ""
         return f"check the server's logs (kubectl {ns}logs deployment/{DEPLOYMENT})"
 
@@ -46,11 +50,11 @@ def find_target(opts: options.Options) -> Target:
     engine = opts.engine or outputs.engine
     service = discovery.cluster_ip_service(outputs.endpoint)
     if service is None:  # a load balancer address: reachable as it is
-        return Target(outputs.endpoint, engine, outputs.namespace)
+        return Target(outputs.endpoint, engine, outputs.namespace, from_stack=True)
     name, namespace, port = service
     forward = discovery.PortForward(name, namespace, port, outputs.cluster_name,
                                     discovery.kube_context(opts.stack, outputs.cluster_name))
-    return Target(forward.url, engine, namespace, before_poll=forward.ensure, forward=forward)
+    return Target(forward.url, engine, namespace, before_poll=forward.ensure, forward=forward, from_stack=True)
 
 
 def snippet(text: str, width: int = 70) -> str:
@@ -70,6 +74,12 @@ class Run:
         self.summary: Optional[load.Summary] = None
         self.waited_s: Optional[float] = None
         self.load_failure: Optional[str] = None
+        # Where the run is, for what an interruption says: starting, readiness, checks, load, report.
+        self.stage, self.stage_since = "starting", time.monotonic()
+        self.progress = load.Progress()
+
+    def _enter(self, stage: str) -> None:
+        self.stage, self.stage_since = stage, time.monotonic()
 
     def _failed(self, check: str, e: RequestFailed) -> SmokeError:
         self.checks[check] = f"failed: {e.kind}"
@@ -78,23 +88,51 @@ class Run:
         if e.kind == "connection":
             return SmokeError(f"{check} check: {e.detail}; check the URL (--url) and that the server runs",
                               EXIT_USAGE)
+        if e.kind == "http_404":
+            # The route is missing: most often a URL with a path the server does not serve.
+            return SmokeError(f"{check} check failed: {e.detail}; the server has no /v1/completions under "
+                              f"{options.display_url(self.target.url)}: --url must be the server's root "
+                              "(smoke adds /health and /v1/...)", EXIT_WRONG)
         hint = ("raise --timeout, or " if e.kind == "timeout" else "") + self.target.logs_hint
         return SmokeError(f"{check} check failed: {e.detail}; {hint}", EXIT_WRONG)
+
+    def interrupted(self) -> str:
+        """The failure line for Ctrl-C or SIGTERM, saying what had been done."""
+        elapsed = time.monotonic() - self.stage_since
+        if self.stage == "readiness":
+            return f"interrupted while waiting for /health ({elapsed:.0f} s); nothing was sent to the model"
+        if self.stage == "checks":
+            return "interrupted during the correctness checks; no load was sent"
+        if self.stage == "load":
+            p = self.progress
+            self.summary = load.summarize(p.results, p.wall_s(), in_flight=p.sent - len(p.results))
+            return (f"interrupted during the load: {len(p.results)} of {self.opts.requests} requests answered, "
+                    f"{p.sent - len(p.results)} in flight; the load stopped where it was")
+        return "interrupted"
 
     async def execute(self) -> int:
         o, out = self.opts, self.out
         engine = f", engine {self.target.engine}" if self.target.engine else ""
         out.print(f"Smoke test of {options.display_url(self.target.url)} (stack {o.stack}{engine})")
         async with client.new_client(self.target.url, self.api_key, o.timeout_s, o.concurrency) as http:
+            self._enter("readiness")
             with report.Activity(self.err, "waiting for /health") as activity:
                 ready = await client.wait_ready(http, o.wait_s, activity.status, self.target.before_poll,
                                                 self.api_key is not None, self.target.logs_hint + ", ")
             self.waited_s = ready.waited_s
             out.print(f"  ready        {ready.status} after {ready.waited_s:.1f} s")
 
-            served = None if o.model else await client.served_model(http)
+            self._enter("checks")
+            listing = None
+            if not o.model:
+                try:
+                    listing = await client.served_model(http)
+                except RequestFailed as e:
+                    raise self._failed("models", e) from None
+            served = listing.model if listing else None
             self.model = o.model or served or self.ladder.model
-            source = "--model" if o.model else "/v1/models" if served else f"stack {o.stack} config"
+            source = ("--model" if o.model else "/v1/models" if served
+                      else f"stack {o.stack} config; /v1/models: {listing.problem if listing else 'not asked'}")
             out.print(f"  model        {self.model} (from {source})")
 
             try:
@@ -110,29 +148,51 @@ class Run:
             self.checks["chat"] = "ok" if chat else "skipped (404)"
             out.print(f"  chat         ok in {chat.seconds:.2f} s: {snippet(chat.text)}" if chat
                       else "  chat         skipped (404: the server does not serve /v1/chat/completions)")
+            stream = await client.check_stream(http, self.model, o.prompts[0], o.max_tokens, o.timeout_s)
+            if not stream.result.ok:
+                raise self._failed("stream", RequestFailed(stream.result.error or "error", stream.result.detail))
+            counted = ("by the server (usage)" if stream.result.tokens_from == "usage"
+                       else "from the chunks (no usage sent)")
+            if stream.refused is not None:
+                counted = f"from the chunks (stream_options refused: {stream.refused})"
+            self.checks["stream"] = "ok" if stream.refused is None else "ok without stream_options"
+            out.print(f"  stream       ok in {stream.result.latency_s:.2f} s, tokens counted {counted}")
 
+            self._enter("load")
             with report.Activity(self.err, "load", total=o.requests) as activity:
                 results, wall_s = await load.run_load(http, self.model, o.prompts, o.requests, o.concurrency,
-                                                      o.max_tokens, o.timeout_s, lambda _: activity.advance())
+                                                      o.max_tokens, o.timeout_s, lambda _: activity.advance(),
+                                                      usage=stream.usage, progress=self.progress)
+        self._enter("report")
         self.summary = s = load.summarize(results, wall_s)
 
         out.print()
         out.print(report.figures_heading(s, o.concurrency, o.max_tokens))
-        out.print(report.figures_table(s))
-        counted = {"usage": "the server's usage counts", "chunks": "streamed chunks (one token each)"}
-        out.print(f"  {s.output_tokens:,} output tokens in {s.wall_s:.1f} s, counted from "
-                  f"{counted.get(s.tokens_from or '', s.tokens_from or 'nothing')}")
-        out.print()
-        out.print(report.cost_heading(self.ladder, s.output_tokens_per_s))
-        out.print(report.cost_table(self.ladder, self.ladder.costs(s.output_tokens_per_s)))
-        out.print("  GPU nodes only (system pool and control plane extra); assumes the endpoint serves this stack")
+        note = report.context_note(o.max_tokens, listing.max_model_len if listing else None)
+        if note:
+            out.print(note)
         if s.errors:
             first = next(iter(s.error_details.items()))
             self.load_failure = (f"{s.requests - s.succeeded} of {s.requests} load requests failed "
                                  f"({report.errors_text(s.errors)}; first {first[0]}: {first[1]}); "
                                  + ("raise --timeout or lower --concurrency, or " if "timeout" in s.errors else "")
                                  + self.target.logs_hint)
+            out.print(report.figures_table(s, withheld=True))
+            out.print("  figures and cost withheld: with failed requests in it, a load's timings are the "
+                      "survivors' and its rate counts the failures' time", soft_wrap=True)
             return EXIT_WRONG
+        out.print(report.figures_table(s))
+        counted_from = {"usage": "the server's usage counts", "chunks": "streamed chunks (one token each)"}
+        out.print(f"  {s.output_tokens:,} output tokens in {s.wall_s:.1f} s, counted from "
+                  f"{counted_from.get(s.tokens_from or '', s.tokens_from or 'nothing')}; "
+                  f"longest answer {s.longest_output} of {o.max_tokens} asked", soft_wrap=True)
+        note = report.burst_note(s)
+        if note:
+            out.print(note, soft_wrap=True)  # one line in a CI log, whatever the width
+        out.print()
+        out.print(report.cost_heading(self.ladder, s.output_tokens_per_s))
+        out.print(report.cost_table(self.ladder, self.ladder.costs(s.output_tokens_per_s)))
+        out.print("  GPU nodes only (system pool and control plane extra); assumes the endpoint serves this stack")
         return EXIT_OK
 
     def json_report(self, failure: Optional[str]) -> dict:
@@ -168,7 +228,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SmokeError as e:
         code, failure = e.code, e.message
     except KeyboardInterrupt:
-        code, failure = EXIT_INTERRUPTED, "interrupted; the load stopped where it was"
+        code, failure = EXIT_INTERRUPTED, run.interrupted() if run is not None else "interrupted"
     except Exception as e:  # a bug: still one line, unless asked for the traceback
         if os.environ.get("SMOKE_DEBUG"):
             raise
@@ -179,11 +239,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         signal.signal(signal.SIGTERM, previous_handler)
     if run is not None and run.opts.json_path is not None:
         try:
-            report.write_json(run.opts.json_path, run.json_report(failure))
+            report.write_json(run.opts.json_path, options.redact(run.json_report(failure), run.opts.url))
         except SmokeError as e:
             code, failure = code or e.code, failure or e.message
     if failure:
-        print(f"smoke: {failure}", file=sys.stderr)
+        # A password in --url never reaches the screen, whatever a library put in a message.
+        print(f"smoke: {options.redact(failure, run.opts.url if run else None)}", file=sys.stderr)
     return code
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -115,16 +114,36 @@ async def wait_ready(client: httpx.AsyncClient, wait_s: float, on_status: Callab
         interval = min(interval * 2, POLL_MAX_S)
 
 
-async def served_model(client: httpx.AsyncClient) -> Optional[str]:
-    """The model id the server lists on /v1/models (vLLM insists on it; TGI accepts any name)."""
+@dataclass(frozen=True)
+class Listing:
+    """What GET /v1/models said: the first model id, or why there is none."""
+    model: Optional[str]
+    problem: Optional[str] = None  # "HTTP 404", "not JSON", ...: shown next to the fallback name
+    max_model_len: Optional[int] = None  # the context length, when the server says it (vLLM does)
+
+
+async def served_model(client: httpx.AsyncClient) -> Listing:
+    """The model id the server lists on /v1/models (vLLM insists on it; TGI accepts any name).
+    401/403 is a `RequestFailed("auth")`: the key is wrong for every request that follows, and a
+    report naming another model would hide it. Any other problem is kept, to be shown."""
     try:
         response = await client.get("v1/models", timeout=HEALTH_TIMEOUT_S)
-        if response.status_code != 200:
-            return None
-        model = response.json()["data"][0]["id"]
-        return model if isinstance(model, str) and model else None
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
-        return None
+    except httpx.HTTPError as e:
+        return Listing(None, describe(e)[1])
+    if response.status_code in (401, 403):
+        raise _http_failure(response)
+    if response.status_code != 200:
+        return Listing(None, f"HTTP {response.status_code}")
+    try:
+        first = response.json()["data"][0]
+        model = first["id"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return Listing(None, "no model id in the reply")
+    if not isinstance(model, str) or not model:
+        return Listing(None, "no model id in the reply")
+    # vLLM's model card carries max_model_len (vllm/entrypoints/openai/protocol.py, ModelCard).
+    length = first.get("max_model_len") if isinstance(first, dict) else None
+    return Listing(model, None, length if isinstance(length, int) and not isinstance(length, bool) else None)
 
 
 async def _post_json(client: httpx.AsyncClient, path: str, body: dict, timeout_s: float) -> dict:
@@ -207,12 +226,14 @@ class Result:
     latency_s: Optional[float] = None
     output_tokens: int = 0
     tokens_from: Optional[str] = None  # "usage" (the server counted) or "chunks" (we counted)
+    bursty: bool = False  # the text arrived in bursts, not as it was decoded (see `is_bursty`)
 
     @property
     def tokens_per_s(self) -> Optional[float]:
         """Decode speed one user sees once the text flows: tokens after the first, over the time
-        after the first. None for a one-token answer (no interval to measure)."""
-        if not self.ok or self.output_tokens < 2 or self.ttft_s is None or self.latency_s is None:
+        after the first. None for a one-token answer (no interval to measure), and for a stream
+        that arrived in bursts (the interval measured is the client's, not the server's)."""
+        if not self.ok or self.bursty or self.output_tokens < 2 or self.ttft_s is None or self.latency_s is None:
             return None
         streaming = self.latency_s - self.ttft_s
         return (self.output_tokens - 1) / streaming if streaming > 0 else None
@@ -236,34 +257,61 @@ def _stream_chunk(line: str) -> Optional[dict]:
     return chunk
 
 
+# Token chunks closer together than this were not decoded apart: 1 ms between tokens is over
+# 1,000 tokens/s for one request, beyond any decode step of the GPUs this project serves on (an L4
+# decodes a 7B model at tens of tokens/s per request); such gaps come from a buffering proxy or a
+# client that read late and got many chunks from one socket read.
+BURST_GAP_S = 0.001
+
+
+def is_bursty(arrivals: list[float]) -> bool:
+    """True when most gaps between the token chunks' arrival times are under BURST_GAP_S: the stream
+    came in bursts, so its timing is the network's or the client's, not the server's decoding.
+    A stream of under 3 chunks has too few gaps to judge."""
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    return len(gaps) >= 2 and sum(gap < BURST_GAP_S for gap in gaps) * 2 > len(gaps)
+
+
 async def stream_completion(client: httpx.AsyncClient, model: str, prompt: str, max_tokens: int,
-                            timeout_s: float) -> Result:
+                            timeout_s: float, usage: bool = True) -> Result:
     """POST /v1/completions with stream=true; TTFT is when the first chunk with text arrives.
 
     Output tokens: the server's own count from the final `usage` chunk when it sends one (asked
-    for with stream_options.include_usage; vLLM does), else the number of token chunks streamed
-    (TGI streams one token per chunk)."""
+    for with stream_options.include_usage when `usage`; vLLM does), else the number of token
+    chunks streamed (TGI streams one token per chunk)."""
     body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "stream": True}
-    if client not in _REFUSE_STREAM_OPTIONS:
+    if usage:
         body["stream_options"] = {"include_usage": True}
-    result = await _stream_once(client, body, timeout_s)
-    if not result.ok and result.error in ("http_400", "http_422") and "stream_options" in body:
-        # A server that refuses a field it does not know: count chunks instead, from now on.
-        _REFUSE_STREAM_OPTIONS.add(client)
-        body.pop("stream_options")
-        result = await _stream_once(client, body, timeout_s)
-    return result
+    return await _stream_once(client, body, timeout_s)
 
 
-# Clients (one per run) whose server refused stream_options, so the rest of the load does not pay a
-# failed request each.
-_REFUSE_STREAM_OPTIONS: "weakref.WeakSet[httpx.AsyncClient]" = weakref.WeakSet()
+@dataclass(frozen=True)
+class StreamCheck:
+    result: Result
+    usage: bool  # whether the load asks for stream_options.include_usage
+    refused: Optional[str] = None  # the server's answer to stream_options, when it refused it
+
+
+async def check_stream(client: httpx.AsyncClient, model: str, prompt: str, max_tokens: int,
+                       timeout_s: float) -> StreamCheck:
+    """One streamed request before the load, which settles once for the whole run whether the
+    server accepts stream_options: only when a request with it gets 400 or 422 and the same request
+    without it succeeds. Decided here, not on a load error, so a 400 for another reason (a prompt
+    longer than the context) is counted as the error it is and never changes how tokens are counted."""
+    result = await stream_completion(client, model, prompt, max_tokens, timeout_s, usage=True)
+    if result.ok or result.error not in ("http_400", "http_422"):
+        return StreamCheck(result, True)
+    without = await stream_completion(client, model, prompt, max_tokens, timeout_s, usage=False)
+    if not without.ok:
+        return StreamCheck(result, True)  # it was not stream_options: report the first failure
+    return StreamCheck(without, False, result.detail)
 
 
 async def _stream_once(client: httpx.AsyncClient, body: dict, timeout_s: float) -> Result:
     start = time.perf_counter()
     ttft: Optional[float] = None
     chunks, usage_tokens, events, text = 0, None, 0, []
+    arrivals: list[float] = []  # when each token chunk arrived, for the burst check
     try:
         async with asyncio.timeout(timeout_s):
             async with client.stream("POST", "v1/completions", json=body) as response:
@@ -290,16 +338,19 @@ async def _stream_once(client: httpx.AsyncClient, body: dict, timeout_s: float) 
                         # character). An empty piece that only carries finish_reason is not a token.
                         if piece or choice.get("finish_reason") is None:
                             chunks += 1
+                            arrivals.append(time.perf_counter())
         latency = time.perf_counter() - start
     except RequestFailed as e:
         return Result(False, e.kind, e.detail)
     except (httpx.HTTPError, TimeoutError) as e:
         kind, words = describe(e)
-        return Result(False, kind, words)
+        return Result(False, kind, words + (f" after {timeout_s:g} s" if kind == "timeout" else ""))
     if events == 0:
         return Result(False, "malformed", "no server-sent events in the reply (is stream=true ignored?)")
     if not "".join(text).strip():
         return Result(False, "empty", "the stream carried no text")
+    bursty = is_bursty(arrivals)
     if usage_tokens is not None:
-        return Result(True, ttft_s=ttft, latency_s=latency, output_tokens=usage_tokens, tokens_from="usage")
-    return Result(True, ttft_s=ttft, latency_s=latency, output_tokens=chunks, tokens_from="chunks")
+        return Result(True, ttft_s=ttft, latency_s=latency, output_tokens=usage_tokens, tokens_from="usage",
+                      bursty=bursty)
+    return Result(True, ttft_s=ttft, latency_s=latency, output_tokens=chunks, tokens_from="chunks", bursty=bursty)

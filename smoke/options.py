@@ -127,6 +127,11 @@ def parse(argv: Optional[list[str]] = None) -> Options:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SmokeError(f"--url {display_url(url)}: give an http:// or https:// URL, e.g. http://127.0.0.1:8080",
                              EXIT_USAGE)
+        if parts.path.lower().endswith("/v1"):
+            # The OpenAI client's base_url habit. smoke adds /health and /v1/... itself, and some
+            # servers answer /v1/health, so this URL would pass readiness and then 404 on /v1/v1/...
+            raise SmokeError(f"--url {display_url(url)}: give the server's root, without /v1 (e.g. "
+                             f"{display_url(url)[:-3]}); smoke adds /health and /v1/completions itself", EXIT_USAGE)
     return Options(url=url, stack=a.stack, requests=a.requests, concurrency=a.concurrency, max_tokens=a.max_tokens,
                    timeout_s=a.timeout, wait_s=a.wait, prompts=load_prompts(a.prompts), json_path=a.json_path,
                    engine=a.engine, model=a.model, replicas=a.replicas)
@@ -138,3 +143,18 @@ def display_url(url: str) -> str:
     if "@" not in parts.netloc:
         return url
     return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
+def redact(value, url: Optional[str]):
+    """`value` (a string, or a report of dicts and lists) with the password of `url` replaced by
+    `***` wherever it appears: a safety net behind display_url for messages a library composed."""
+    password = urlsplit(url).password if url else None
+    if not password:
+        return value
+    if isinstance(value, str):
+        return value.replace(password, "***")
+    if isinstance(value, dict):
+        return {k: redact(v, url) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, url) for v in value]
+    return value

@@ -86,18 +86,38 @@ def figures_heading(s: Summary, concurrency: int, max_tokens: int) -> str:
     return f"Load: {s.requests} streamed requests, concurrency {concurrency}, up to {max_tokens} output tokens each"
 
 
-def figures_table(s: Summary) -> Table:
+def context_note(max_tokens: int, context: Optional[int]) -> Optional[str]:
+    """A line under the heading when --max-tokens cannot be reached: the prompt takes part of the
+    server's context too (vLLM lists it as max_model_len on /v1/models)."""
+    if context is None or max_tokens < context:
+        return None
+    return f"  asked for {max_tokens}, but the server's context is {context} tokens, prompt included"
+
+
+def figures_table(s: Summary, withheld: bool = False) -> Table:
+    """The load's figures; with `withheld` (a failed or interrupted load) only what happened: the
+    counts and errors, never timings or rates taken from the survivors."""
     t = Table(box=box.SIMPLE_HEAD, show_edge=False)
     t.add_column("measure")
     t.add_column("p50", justify="right")
     t.add_column("p95", justify="right")
     t.add_row("requests ok / sent", f"{s.succeeded} / {s.requests}", "")
     t.add_row("errors", errors_text(s.errors), "")
+    if withheld:
+        return t
     t.add_row("time to first token", seconds(s.ttft_p50_s), seconds(s.ttft_p95_s))
     t.add_row("end-to-end latency", seconds(s.latency_p50_s), seconds(s.latency_p95_s))
     t.add_row("output tokens/s, per request", rate(s.output_tokens_per_s_per_request), "")
     t.add_row("output tokens/s, aggregate", rate(s.output_tokens_per_s), "")
     return t
+
+
+def burst_note(s: Summary) -> Optional[str]:
+    if not s.bursty:
+        return None
+    return (f"  {s.bursty} of {s.succeeded} streams arrived in bursts (most tokens under 1 ms apart: a buffering "
+            "proxy, or a client too busy to read as they came): left out of the per-request rate; their TTFT may "
+            "be late")
 
 
 def cost_heading(ladder: Ladder, output_tokens_per_s: Optional[float]) -> str:
@@ -119,9 +139,13 @@ def cost_table(ladder: Ladder, costs: dict[str, Optional[float]]) -> Table:
 def build(*, url: str, stack: str, engine: Optional[str], model: Optional[str], concurrency: int, max_tokens: int,
           started_at: datetime, ladder: Ladder, checks: dict[str, str], summary: Optional[Summary],
           failure: Optional[str], waited_s: Optional[float]) -> dict[str, Any]:
-    """The --json report. Figures are null when not measured (a failure before the load)."""
+    """The --json report. On any failure (a check, load errors, an interruption) every measured
+    figure and cost is null: a partly failed load's survivors are a biased sample and its wall time
+    includes the failures, so its rate and cost would mislead a pipeline that reads them. What
+    happened is still there: `requests` (sent), `succeeded` and `errors` by kind."""
     s = summary
-    costs = ladder.costs(s.output_tokens_per_s if s else None)
+    m = s if s is not None and failure is None else None  # the figures, only from a clean load
+    costs = ladder.costs(m.output_tokens_per_s if m else None)
     return {
         "ok": failure is None,
         "failure": failure,
@@ -137,15 +161,16 @@ def build(*, url: str, stack: str, engine: Optional[str], model: Optional[str], 
         "requests": s.requests if s else 0,
         "succeeded": s.succeeded if s else 0,
         "errors": s.errors if s else {},
-        "ttft_p50_s": s.ttft_p50_s if s else None,
-        "ttft_p95_s": s.ttft_p95_s if s else None,
-        "latency_p50_s": s.latency_p50_s if s else None,
-        "latency_p95_s": s.latency_p95_s if s else None,
-        "output_tokens": s.output_tokens if s else 0,
-        "wall_s": s.wall_s if s else None,
-        "output_tokens_per_s": s.output_tokens_per_s if s else None,
-        "output_tokens_per_s_per_request": s.output_tokens_per_s_per_request if s else None,
-        "output_tokens_counted_from": s.tokens_from if s else None,
+        "ttft_p50_s": m.ttft_p50_s if m else None,
+        "ttft_p95_s": m.ttft_p95_s if m else None,
+        "latency_p50_s": m.latency_p50_s if m else None,
+        "latency_p95_s": m.latency_p95_s if m else None,
+        "output_tokens": m.output_tokens if m else None,
+        "wall_s": m.wall_s if m else None,
+        "output_tokens_per_s": m.output_tokens_per_s if m else None,
+        "output_tokens_per_s_per_request": m.output_tokens_per_s_per_request if m else None,
+        "output_tokens_counted_from": m.tokens_from if m else None,
+        "bursty_streams": m.bursty if m else None,
         "machine": ladder.machine,
         "replicas": ladder.replicas,
         "replicas_source": ladder.replicas_source,

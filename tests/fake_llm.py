@@ -32,6 +32,12 @@ class Behaviour:
     health_status: int = 200  # after the failures
     models: bool = True  # serve /v1/models
     reject_stream_options: bool = False  # answer 422 to a body with stream_options (a strict server)
+    slow_from_stream: int = 1  # first_token_delay applies from this streamed request on (1: all)
+    max_prompt_chars: Optional[int] = None  # a longer prompt gets 400, as a prompt past the context does
+    burst: bool = False  # a buffering proxy: the whole stream is written at once, after the delays
+    models_status: int = 200  # of /v1/models (401: a key the route wants; 404: not served)
+    max_model_len: Optional[int] = None  # listed on /v1/models as vLLM does
+    v1_health: bool = False  # also answer /v1/health 200, as llama.cpp's server does
 
 
 @dataclass
@@ -118,8 +124,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if failing:
                     b.health_failures -= 1
             self._send(503 if failing else b.health_status, b"")
+        elif self.path == "/v1/health" and b.v1_health:
+            self._send(200, b"")
+        elif self.path == "/v1/models" and b.models and b.models_status != 200:
+            self._error(b.models_status)
         elif self.path == "/v1/models" and b.models:
-            self._json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+            card = {"id": MODEL, "object": "model"}
+            if b.max_model_len is not None:
+                card["max_model_len"] = b.max_model_len
+            self._json(200, {"object": "list", "data": [card]})
         else:
             self._error(404)
 
@@ -134,6 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/v1/completions":
             if self.server.behaviour.reject_stream_options and "stream_options" in body:
                 return self._error(422)
+            limit = self.server.behaviour.max_prompt_chars
+            if limit is not None and len(body.get("prompt") or "") > limit:
+                return self._error(400)  # vLLM answers 400 to a prompt past the model's context
             self._stream(body) if body.get("stream") else self._complete(body, chat=False)
         elif self.path == "/v1/chat/completions":
             self._complete(body, chat=True)
@@ -178,8 +194,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        if not self._pause(b.first_token_delay):
+        if n >= b.slow_from_stream and not self._pause(b.first_token_delay):
             return
+        held: list[bytes] = []  # burst: what a buffering proxy holds back until the end
+        send = held.append if b.burst else self._chunk
         tokens = self._tokens(body)
         for i, token in enumerate(tokens):
             if i and not self._pause(b.token_delay):
@@ -188,12 +206,14 @@ class _Handler(BaseHTTPRequestHandler):
             choice = {"index": 0, "text": "" if b.empty else token, "finish_reason": "length" if last else None}
             event = b"data: not json" if b.malformed else b"data: " + json.dumps(
                 {"id": "x", "object": "text_completion", "model": MODEL, "choices": [choice]}).encode()
-            self._chunk(event + b"\n\n")
+            send(event + b"\n\n")
         if b.usage_tokens is not None and (body.get("stream_options") or {}).get("include_usage"):
             usage = {"id": "x", "object": "text_completion", "choices": [],
                      "usage": {"prompt_tokens": 7, "completion_tokens": b.usage_tokens}}
-            self._chunk(b"data: " + json.dumps(usage).encode() + b"\n\n")
-        self._chunk(b"data: [DONE]\n\n")
+            send(b"data: " + json.dumps(usage).encode() + b"\n\n")
+        send(b"data: [DONE]\n\n")
+        if held:
+            self._chunk(b"".join(held))  # one write: the client reads it all at once
         self._chunk(b"")  # the zero-length chunk ends the response
 
 

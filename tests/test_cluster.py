@@ -72,7 +72,12 @@ def test_private_nodes_come_with_cloud_nat():
     ev = evaluate(privateNodes=True)
     assert cluster(ev)["privateClusterConfig"] == {"enablePrivateNodes": True, "enablePrivateEndpoint": False}
     nat = ev.one("gcp:compute/routerNat:RouterNat").plain
-    assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES" and nat["region"] == "us-central1"
+    # Only the cluster's subnet (primary and Pod ranges), not every private VM of the region.
+    assert nat["sourceSubnetworkIpRangesToNat"] == "LIST_OF_SUBNETWORKS" and nat["region"] == "us-central1"
+    assert nat["subnetworks"] == [{"name": "projects/test-project/regions/us-central1/subnetworks/default",
+                                   "sourceIpRangesToNats": ["ALL_IP_RANGES"]}]
+    # Kubernetes objects (the server's image pull, the loader's download) wait for the NAT.
+    assert "gcp:compute/routerNat:RouterNat::llm-nat" in ev.one("pulumi:providers:kubernetes").opts.depends_on
     assert not evaluate().of_type("gcp:compute/routerNat:RouterNat")
     assert "privateClusterConfig" not in cluster(evaluate())
 
@@ -114,3 +119,16 @@ def test_component_alone_with_explicit_args():
     c = cluster(ev)
     assert c["location"] == "europe-west4-a" and c["project"] == "p"
     assert {l["resourceType"]: l["maximum"] for l in c["clusterAutoscaling"]["resourceLimits"]} == {"cpu": 10, "memory": 40, "nvidia-l4": 1}
+
+
+def test_node_auto_provisioning_defaults_to_a_disk_g2_machines_boot_from():
+    # The provider's schema defaults are pd-standard and 100 GB; G2 (L4) does not take pd-standard.
+    defaults = evaluate().one("gcp:container/cluster:Cluster").plain["clusterAutoscaling"]["autoProvisioningDefaults"]
+    assert (defaults["diskType"], defaults["diskSize"]) == ("pd-balanced", 200)
+
+
+def test_system_nodes_have_room_for_the_loader_staging():
+    # 50 GB left 17 GiB allocatable; 100 GB leaves 43.8 GiB (GKE's worked example).
+    pool = evaluate().one("gcp:container/nodePool:NodePool").plain["nodeConfig"]
+    assert pool["diskSizeGb"] == 100
+    assert "diskType" not in pool  # ForceNew on a pool: GKE's default (pd-balanced) is kept

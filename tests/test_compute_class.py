@@ -26,7 +26,9 @@ def test_component_alone_creates_one_named_compute_class():
 def test_dev_defaults_reproduce_the_tutorial_class():
     priorities = spec_of(evaluate())["spec"]["priorities"]
     gpu = {"type": "nvidia-l4", "count": 2, "driverVersion": "default"}
-    ssd = {"localSSDCount": 2}  # the 93 GB bf16 checkpoint's file cache does not fit in RAM beside TGI
+    # The 93 GB bf16 checkpoint's file cache does not fit in RAM beside TGI: two Local SSDs. The boot
+    # disk is stated: G2 does not boot on NAP's default pd-standard (issue 16 item 6).
+    ssd = {"bootDiskType": "pd-balanced", "bootDiskSize": 200, "localSSDCount": 2}
     assert priorities == [
         {"machineType": "g2-standard-24", "gpu": gpu, "spot": True, "storage": ssd},
         {"machineType": "g2-standard-24", "gpu": gpu, "storage": ssd,
@@ -93,3 +95,19 @@ def test_rules_name_the_broken_field(mutate, field):
     mutate(obj)
     errors = compute_class_rules.validate(obj)
     assert any(field in e for e in errors), errors
+
+
+def test_every_rung_boots_from_a_pd_balanced_disk_big_enough_for_the_serving_image():
+    # G2 (L4) refuses pd-standard, NAP's default; 200 GB holds the 28.6 GB vLLM image beside the pods.
+    priorities = spec_of(evaluate(capacity=["spot", "flex-start", "on-demand"]))["spec"]["priorities"]
+    assert [(p["storage"]["bootDiskType"], p["storage"]["bootDiskSize"]) for p in priorities] == [("pd-balanced", 200)] * 3
+
+
+def test_an_unknown_boot_disk_type_is_refused_by_the_rules():
+    from components import compute_class_rules
+
+    body = {"apiVersion": "cloud.google.com/v1", "kind": "ComputeClass", "metadata": {"name": "c"},
+            "spec": {"priorities": [{"machineType": "g2-standard-24", "storage": {"bootDiskType": "pd-extreme", "bootDiskSize": 9}}]}}
+    errors = compute_class_rules.validate(body)
+    assert any("bootDiskType: 'pd-extreme' must be one of pd-balanced" in e for e in errors)
+    assert any("bootDiskSize: 9 must be an integer >= 10" in e for e in errors)

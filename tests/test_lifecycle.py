@@ -139,3 +139,28 @@ def test_apis_for_the_bucket_and_monitoring_are_enabled_first():
     assert "gcp:projects/service:Service::llm-api-storage" in ev.one("gcp:storage/bucket:Bucket").opts.depends_on
     assert all("gcp:projects/service:Service::llm-api-monitoring" in p.opts.depends_on
                for p in ev.of_type("gcp:monitoring/alertPolicy:AlertPolicy"))
+
+
+def test_a_refused_project_lookup_says_to_enable_cloud_resource_manager(monkeypatch):
+    # The project-number lookup runs before any resource (so before any API could be enabled).
+    from components import identity
+    from planner import harness
+
+    import grpc
+
+    class Refused(grpc.RpcError):  # how the engine reports a provider's failed invoke to the SDK
+        def code(self):
+            return grpc.StatusCode.UNKNOWN
+
+        def details(self):
+            return "googleapi: Error 403: Cloud Resource Manager API has not been used in project 42 before or it is disabled.\ndetails"
+
+    def refuse(self, args):
+        raise Refused()
+
+    monkeypatch.setattr(harness._Recorder, "call", refuse)
+    with pytest.raises(identity.ProjectLookupError) as error:
+        evaluate(program=lambda: identity.project_number("test-project"))
+    message = str(error.value)
+    assert "Cloud Resource Manager API has not been used in project 42" in message and "details" not in message
+    assert message.endswith("run: gcloud services enable cloudresourcemanager.googleapis.com --project test-project")

@@ -5,6 +5,7 @@ volume and the estimate the probe budgets derive from."""
 import pytest
 
 import catalog
+import settings
 from catalog import loading
 from components import model_store
 from conftest import server, PROJECT, TOKEN, container, env_of, evaluate, pod_spec, secret_name
@@ -29,7 +30,9 @@ def test_a_regional_private_bucket_per_stack(stack):
     assert bucket["location"] == "US-CENTRAL1"  # the cluster's region, not a multi-region
     assert bucket["uniformBucketLevelAccess"] is True
     assert bucket["publicAccessPrevention"] == "enforced"
-    assert bucket["hierarchicalNamespace"] == {"enabled": True}
+    # Flat: force_destroy cannot remove HNS folders, so destroy would stop at the bucket.
+    assert "hierarchicalNamespace" not in bucket
+    assert ev.one(BUCKET).opts.ignore_changes == ("hierarchicalNamespace",)  # old HNS buckets kept, not replaced
     assert bucket["forceDestroy"] is True  # destroy must not fail on the weights inside
     assert ev.outputs["modelBucket"] == bucket["name"]
 
@@ -70,7 +73,8 @@ def test_pods_mount_the_models_prefix_read_only_through_the_csi_driver(stack):
     attrs = volume["volumeAttributes"]
     assert attrs["bucketName"] == f"{PROJECT}-{stack}-llm-models"
     options = attrs["mountOptions"].split(",")
-    assert "only-dir=mistralai/Mixtral-8x7B-Instruct-v0.1/main" in options
+    # Named after the commit the catalog records for Mixtral, not a branch: the prefix never moves.
+    assert "only-dir=mistralai/Mixtral-8x7B-Instruct-v0.1/eba92302a2861cdc0098cc54bc9f17cb2c47eb61" in options
     assert {"implicit-dirs", "metadata-cache:ttl-secs:-1", "file-cache:enable-parallel-downloads:true"} <= set(options)
     mounts = {m["name"]: m for m in container(ev)["volumeMounts"]}
     assert mounts["weights"] == {"name": "weights", "mountPath": "/models", "readOnly": True}
@@ -89,16 +93,16 @@ def test_the_93_gb_checkpoint_is_cached_on_local_ssd_and_a_25_gb_one_in_ram():
     cache = {v["name"]: v for v in pod_spec(big)["volumes"]}["gke-gcsfuse-cache"]["emptyDir"]
     assert "medium" not in cache and cache["sizeLimit"] == "92Gi"
     priorities = big.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"]
-    assert all(p["storage"] == {"localSSDCount": 2} for p in priorities)
+    assert all(p["storage"]["localSSDCount"] == 2 for p in priorities)
     small = evaluate(model="casperhansen/mixtral-instruct-awq")
     cache = {v["name"]: v for v in pod_spec(small)["volumes"]}["gke-gcsfuse-cache"]["emptyDir"]
     assert cache == {"medium": "Memory", "sizeLimit": "25Gi"}
     # ... and counted: the sidecar's memory request carries it (2 GiB of its own + 25 GiB).
     template = server(small).plain["spec"]["template"]["metadata"]["annotations"]
     assert template["gke-gcsfuse/memory-request"] == "27Gi"
-    # The RAM cache comes out of the server's memory request: 83 GiB less 25 GiB.
-    assert container(small)["resources"]["requests"]["memory"] == "58Gi"
-    assert all("storage" not in p for p in small.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"])
+    # The RAM cache comes out of the server's memory request: 82 GiB less 25 GiB.
+    assert container(small)["resources"]["requests"]["memory"] == "57Gi"
+    assert all("localSSDCount" not in p["storage"] for p in small.one("kubernetes:cloud.google.com/v1:ComputeClass").plain["spec"]["priorities"])
 
 
 def test_no_file_cache_where_neither_ram_nor_local_ssd_has_room():
@@ -114,6 +118,18 @@ def test_a_machine_too_small_for_server_and_sidecar_is_refused():
         loading.pod_memory(model, tiny, "bucket")
 
 
+MIXTRAL_COMMIT = "eba92302a2861cdc0098cc54bc9f17cb2c47eb61"  # catalog/models.csv, checked 2026-08-26
+
+
+def loader_pod(ev) -> dict:
+    return ev.one(JOB).plain["spec"]["template"]["spec"]
+
+
+def loader_env(ev) -> dict:
+    c = loader_pod(ev)["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+
+
 def test_loader_job_copies_the_model_once_on_a_cpu_node_with_the_token_from_the_secret():
     ev = evaluate()
     job = ev.one(JOB).plain
@@ -126,43 +142,91 @@ def test_loader_job_copies_the_model_once_on_a_cpu_node_with_the_token_from_the_
     assert pod["serviceAccountName"] == "model-loader"
     assert pod["nodeSelector"] == {"llm-serving/role": "system"}  # the CPU pool, not a GPU node
     c = pod["containers"][0]
-    assert c["image"] == container(ev)["image"]  # the serving image: it ships huggingface_hub
     assert "nvidia.com/gpu" not in c["resources"]["requests"]
-    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+    env = loader_env(ev)
     assert env["HF_TOKEN"] == {"secretKeyRef": {"name": secret_name(ev), "key": "hf_api_token"}}
-    assert env["TARGET"] == "/gcs/mistralai/Mixtral-8x7B-Instruct-v0.1/main" and env["REVISION"] == "main"
-    assert env["HF_HUB_ENABLE_HF_TRANSFER"] == "0" and env["WORKERS"] == "2"  # bounded staging on the node
-    assert job["spec"]["template"]["metadata"]["annotations"]["gke-gcsfuse/ephemeral-storage-request"] == "20Gi"
+    assert env["PREFIX"] == f"mistralai/Mixtral-8x7B-Instruct-v0.1/{MIXTRAL_COMMIT}" and env["REVISION"] == MIXTRAL_COMMIT
+    assert env["BUCKET"] == f"{PROJECT}-dev-llm-models" and env["MOUNT"] == "/gcs"
     assert "consolidated" not in env["INCLUDE"] and "model*.safetensors" in env["INCLUDE"].split()
-    assert TOKEN not in str(job)
+    assert TOKEN not in str(job) and TOKEN not in str(ev.of_type("kubernetes:core/v1:ConfigMap"))
 
 
-def test_loader_script_is_idempotent_and_writes_its_marker_last(tmp_path, monkeypatch):
-    # Run the Job's own script against a fake huggingface_hub: done prefixes are skipped, the marker
-    # comes after the download, the token is never printed.
-    import sys
-    import types
-    calls = []
-    fake = types.ModuleType("huggingface_hub")
+def test_loader_runs_in_a_small_pinned_python_image_not_the_serving_image():
+    ev = evaluate()
+    image = loader_pod(ev)["containers"][0]["image"]
+    # The serving image is 8-28 GB and TGI's has huggingface_hub 0.30.1 (partial snapshots pass as whole).
+    assert image == "python:3.12.12-slim-bookworm@sha256:593bd06efe90efa80dc4eee3948be7c0fde4134606dd40d8dd8dbcade98e669c"
+    assert image != container(ev)["image"]
+    command = " ".join(loader_pod(ev)["containers"][0]["command"])
+    assert "--require-hashes" in command and "--only-binary=:all:" in command  # exactly the pinned wheels
 
-    def snapshot_download(repo_id, revision, local_dir, allow_patterns, max_workers):
-        calls.append((repo_id, revision, allow_patterns, max_workers))
-        assert not (tmp_path / "m" / model_store.COMPLETE_MARKER).exists()
-        (tmp_path / "m" / "model-00001.safetensors").write_bytes(b"x" * 10)
 
-    fake.snapshot_download = snapshot_download
-    monkeypatch.setitem(sys.modules, "huggingface_hub", fake)
-    (tmp_path / "m").mkdir()
-    env = {"TARGET": str(tmp_path / "m"), "MARKER": model_store.COMPLETE_MARKER, "MODEL_ID": "o/n",
-           "REVISION": "abc", "INCLUDE": " ".join(model_store.INCLUDE), "HF_TOKEN": TOKEN, "WORKERS": "2"}
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    exec(compile(model_store.LOADER_SCRIPT, "loader", "exec"), {})
-    assert (tmp_path / "m" / model_store.COMPLETE_MARKER).read_text() == "o/n@abc"
-    with pytest.raises(SystemExit) as done:
-        exec(compile(model_store.LOADER_SCRIPT, "loader", "exec"), {})
-    assert done.value.code == 0 and len(calls) == 1
-    assert calls[0][3] == 2  # two files staged at a time, not huggingface_hub's 8
+def test_loader_requirements_pin_every_wheel_by_version_and_hash():
+    lines = [l for l in model_store.LOADER_REQUIREMENTS.splitlines() if l and not l.startswith("#")]
+    pins = dict(l.split(" ", 1)[0].split("==") for l in lines)
+    assert pins["huggingface-hub"] == "2.4.0"  # >= 1.22: snapshot_download raises on an incomplete snapshot
+    assert pins["hf-xet"] == "1.8.0"  # >= 1.6: sequential writer, chunk cache off by default
+    assert all(" --hash=sha256:" in l and len(l.split("sha256:")[1]) == 64 for l in lines)
+
+
+def test_loader_ships_its_program_and_requirements_in_an_immutable_config_map():
+    ev = evaluate()
+    cm = ev.one("kubernetes:core/v1:ConfigMap").plain
+    assert cm["immutable"] is True
+    assert "def run(" in cm["data"]["model_loader.py"] and "huggingface-hub==2.4.0" in cm["data"]["requirements.txt"]
+    volumes = {v["name"]: v for v in loader_pod(ev)["volumes"]}
+    assert "configMap" in volumes["program"]
+
+
+def test_loader_staging_is_bounded_and_requested():
+    ev = evaluate()
+    env = loader_env(ev)
+    # One file at a time, each at most 10 GiB (the loader refuses bigger ones before downloading),
+    # staged whole by gcsfuse in the sidecar: the sidecar requests 1 x 10 GiB.
+    assert env["WORKERS"] == "1" and env["HF_XET_DATA_MAX_CONCURRENT_FILE_DOWNLOADS"] == "1"
+    assert env["MAX_FILE_BYTES"] == str(10 * 2**30)
+    assert ev.one(JOB).plain["spec"]["template"]["metadata"]["annotations"]["gke-gcsfuse/ephemeral-storage-request"] == "10Gi"
+    assert env["HF_XET_CHUNK_CACHE_SIZE_BYTES"] == "0"  # no chunk cache on the node's disk
+    c = loader_pod(ev)["containers"][0]
+    # Its own writes (wheels, hf-xet shard cache and logs) go to a 1 GiB emptyDir it requests.
+    assert c["resources"]["requests"]["ephemeral-storage"] == "1Gi"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    work = {v["name"]: v for v in loader_pod(ev)["volumes"]}["work"]
+    assert work["emptyDir"]["sizeLimit"] == "1Gi"
+    assert env["HF_HOME"].startswith("/work/") and env["TMPDIR"].startswith("/work/")
+
+
+def test_a_failing_loader_reports_its_reason_and_permanent_refusals_are_not_retried():
+    ev = evaluate()
+    c = loader_pod(ev)["containers"][0]
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    rules = ev.one(JOB).plain["spec"]["podFailurePolicy"]["rules"]
+    assert {"action": "FailJob", "onExitCodes": {"containerName": "loader", "operator": "In", "values": [2]}} in rules
+    assert {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]} in rules
+
+
+def test_model_revision_defaults_to_the_catalog_commit():
+    assert evaluate().result["s"].model_revision == MIXTRAL_COMMIT
+    awq = evaluate(model="casperhansen/mixtral-instruct-awq").result["s"]
+    assert awq.model_revision == "87dd4ec502dde74fb3a624835c776b000d190c3b"
+
+
+@pytest.mark.parametrize("revision", ["main", "v1.0", "87dd4ec"])
+def test_a_moving_or_short_revision_is_refused_in_bucket_mode(revision):
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate(modelRevision=revision)
+    assert error.value.key == "modelRevision" and "40-character commit" in str(error.value)
+
+
+def test_a_branch_is_accepted_in_hub_mode_where_no_prefix_is_named_after_it():
+    assert evaluate(weightSource="hub", modelRevision="main").result["s"].model_revision == "main"
+
+
+def test_a_catalog_model_without_a_recorded_commit_needs_one_in_bucket_mode():
+    model = "google/gemma-2-27b-it"  # no commit found for it (catalog/models.csv)
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate(model=model)
+    assert error.value.key == "modelRevision" and f"huggingface.co/{model}/commits" in str(error.value)
 
 
 def test_deployment_waits_for_the_loader_and_the_read_grant():
@@ -211,3 +275,10 @@ def test_every_rendered_object_validates_strictly(stack):
     ev = evaluate(stack)
     objects = [render.redact(r.inputs, [], ev.computed) for r in ev.k8s_objects()]
     assert [p for o in objects for p in validate.validate_object(o)] == []
+
+
+def test_a_gated_model_is_named_in_a_warning_before_any_download():
+    gated = evaluate().warnings  # Mixtral Instruct: gated on the Hub (catalog/models.csv)
+    assert any("mistralai/Mixtral-8x7B-Instruct-v0.1 is gated" in w and "accept its licence" in w for w in gated)
+    open_model = evaluate(model="casperhansen/mixtral-instruct-awq").warnings
+    assert not any("is gated" in w for w in open_model)

@@ -35,7 +35,7 @@ def test_plan_renders_and_validates_each_stack(tmp_path, capsys, stack):
     code, out, err, files = plan(tmp_path, capsys, stack)
     assert code == 0, out + err
     kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in (files / "k8s").glob("*.yaml"))
-    expected = ["ComputeClass", "Deployment", "Job", "Namespace", "NetworkPolicy", "NetworkPolicy", "PodMonitoring", "Secret", "Service",
+    expected = ["ComputeClass", "ConfigMap", "Deployment", "Job", "Namespace", "NetworkPolicy", "NetworkPolicy", "PodMonitoring", "Secret", "Service",
                 "ServiceAccount", "ServiceAccount"]
     if stack == "dev":
         assert kinds == sorted(expected)

@@ -48,6 +48,8 @@ def valid_config(draw):
         "exposure": draw(st.sampled_from(["cluster-ip", "internal"])),
         "activeMigration": draw(st.booleans()),
         "privateNodes": draw(st.booleans()),
+        # A bucket prefix needs a commit; a row without one recorded gets one stated here (any 40 hex).
+        **({"modelRevision": "0123456789abcdef0123456789abcdef01234567"} if source == "bucket" and not m.revision else {}),
     }
 
 

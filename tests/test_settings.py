@@ -38,6 +38,8 @@ BAD = [
     ({"model": "acme/unknown-100b", "modelParamsBillion": "100"}, "machineType", "needs about"),
     ({"capacity": ["spot", "on-demand"], "machineType": "a3-highgpu-2g"}, "capacity", "sold only as Spot or flex-start"),
     ({"systemMachineType": "g2-standard-4"}, "systemMachineType", "not a general-purpose machine type"),
+    # 1.46 cores left after GKE's reservations and DaemonSets; the loader and its sidecar ask for 2.
+    ({"systemMachineType": "e2-standard-2"}, "systemMachineType", "the model loader needs 2 cores of cpu and a e2-standard-2 node leaves 1.46"),
     ({"priceSpot": "cheap"}, "priceSpot", "not a price"),
     ({"priceFlexStart": "-1"}, "priceFlexStart", "not a price"),
     ({"alertEmail": "oncall"}, "alertEmail", "not an e-mail address"),
@@ -47,7 +49,11 @@ BAD = [
     ({"autoscaling": {"maxReplicas": 3, "targetQueueSize": -2}}, "autoscaling", "targetQueueSize must be a positive number"),
     ({"autoscaling": {"maxReplicas": 8}}, "autoscaling", "maxReplicas 8 needs up to 18 NVIDIA L4 GPUs"),
     ({"autoscaling": {"maxReplicas": 4}, "gpuQuota": 8}, "autoscaling", "use maxReplicas 3 or less"),
-    ({"autoscaling": {"maxReplicas": 2, "minReplica": 1}}, "autoscaling", "unknown key 'minReplica'"),
+    ({"autoscaling": {"maxReplicas": 2, "minReplica": 1}}, "autoscaling", "unknown field 'minReplica'; did you mean minReplicas?"),
+    # A misspelt key must not leave the default in force silently (issue 16 item 10).
+    ({"replica": 3}, "replica", "is not a key this program reads; did you mean replicas?"),
+    ({"capacities": ["spot"]}, "capacities", "did you mean capacity?"),
+    ({"zzzz": "1"}, "zzzz", "known keys: activeMigration, alertEmail"),
     ({"autoscaling": "lots"}, "autoscaling", "not an object"),
     ({"priceOnDemand": "nan"}, "priceOnDemand", "not a price"),
     ({"engine": "sglang"}, "engine", "unknown serving engine"),
@@ -123,7 +129,8 @@ def test_uncatalogued_model_is_allowed_with_a_warning():
 
 
 def test_uncatalogued_model_with_a_size_is_checked_and_accepted_when_it_fits():
-    ev = evaluate(model="acme/small-7b", modelParamsBillion="7")
+    # A model outside the catalog has no recorded commit: bucket mode needs one stated (issue 16 item 5).
+    ev = evaluate(model="acme/small-7b", modelParamsBillion="7", modelRevision="0123456789abcdef0123456789abcdef01234567")
     assert not any("not in the catalog" in w for w in ev.warnings)
     env = {e["name"]: e.get("value") for e in server(ev).plain["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert int(env["MAX_INPUT_TOKENS"]) < int(env["MAX_TOTAL_TOKENS"])  # sized from the given parameter count
@@ -161,6 +168,32 @@ def test_every_config_key_has_a_bad_value_case():
     declared = set(project_file()["config"])
     covered = {key for config, key, _ in BAD} | {k for config, _, _ in BAD for k in config}
     assert declared - covered == set()
+
+
+def test_a_misspelt_secret_key_is_refused_without_printing_its_value():
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate(hfTokn="hf_misspeltSecretValue")
+    assert "hfTokn" in str(error.value) and "did you mean hfToken?" in str(error.value)
+    assert "hf_misspeltSecretValue" not in str(error.value)
+
+
+def test_every_key_pulumi_yaml_declares_is_one_the_program_reads_and_the_reverse():
+    # Pulumi.yaml's declared keys plus the object key autoscaling (objects cannot be declared there).
+    import yaml
+    from conftest import ROOT
+
+    declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
+    assert declared | {"autoscaling"} == set(settings.KNOWN_KEYS)
+
+
+def test_keys_from_the_clis_config_bag_are_checked_too(monkeypatch):
+    # The CLI's Python language host passes config as the PULUMI_CONFIG environment bag.
+    import json
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"gke-llm-serving:replica": "3"}))
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate()
+    assert "config replica=…: is not a key this program reads; did you mean replicas?" in str(error.value)
 
 
 def _limits(ev) -> tuple[str, str, str]:

@@ -115,7 +115,7 @@ def test_healthy_endpoint_exits_0_with_every_report_key(llm, smoke):
     assert REPORT_KEYS <= set(o.report)
     assert o.report["ok"] is True and o.report["failure"] is None
     assert (o.report["requests"], o.report["errors"], o.report["concurrency"]) == (4, {}, 2)
-    assert o.report["checks"] == {"completions": "ok", "chat": "ok"}
+    assert o.report["checks"] == {"completions": "ok", "chat": "ok", "stream": "ok"}
     assert o.report["model"] == fake_llm.MODEL
 
 
@@ -123,7 +123,7 @@ def test_load_sends_exactly_the_requested_number_of_streamed_requests(llm, smoke
     server = llm()
     o = smoke("--url", server.url, "--requests", "7", "--concurrency", "3")
     assert o.code == 0, o.err
-    assert server.seen.streams == 7
+    assert server.seen.streams == 1 + 7  # the stream check, then the 7 of the load
     streamed = [b for b in server.seen.bodies if b.get("stream")]
     assert all(b["stream_options"] == {"include_usage": True} and b["model"] == fake_llm.MODEL for b in streamed)
 
@@ -320,9 +320,11 @@ def test_load_errors_are_counted_by_kind_and_exit_1(llm, smoke):
 
 
 def test_load_timeouts_are_bounded_counted_and_exit_1(llm, smoke):
-    # Correctness answers at once; every streamed request would wait 30 s for its first token.
-    o = smoke("--url", llm(first_token_delay=30).url, "--requests", "4", "--concurrency", "4", "--timeout", "0.5")
-    assert_one_line_failure(o, 1, "4 of 4 load requests failed", "timeout 4", "--timeout")
+    # The checks answer at once; every streamed request of the load would wait 30 s for its first token.
+    o = smoke("--url", llm(first_token_delay=30, slow_from_stream=2).url, "--requests", "4", "--concurrency", "4",
+              "--timeout", "0.5")
+    assert_one_line_failure(o, 1, "4 of 4 load requests failed", "timeout 4", "--timeout",
+                            "timed out after 0.5 s")  # the seconds, so the user knows what to raise
     assert o.report["errors"] == {"timeout": 4}
     assert o.seconds < 0.5 + 10 + SLACK_S  # one wave of timeouts, not 30 s
 
@@ -436,7 +438,7 @@ def test_without_url_a_cluster_ip_endpoint_is_port_forwarded_and_the_forward_sto
     local = kubectl["argv"][-1].split(":")[0]
     assert kubectl["argv"] == ["-n", "llm", "port-forward", "service/llm-service", f"{local}:8080"]
     assert o.report["url"] == f"http://127.0.0.1:{local}" and o.report["engine"] == "tgi"
-    assert server.seen.streams == 4  # the load went through the forward
+    assert server.seen.streams == 1 + 4  # the stream check and the load went through the forward
     assert gone(kubectl["pid"])
 
 
@@ -480,8 +482,10 @@ def test_sigterm_while_waiting_stops_the_port_forward_and_exits_in_one_line(llm,
             proc.kill()
             proc.wait()
     assert proc.returncode == 130
-    assert "Traceback" not in err and [l for l in err.splitlines() if l.startswith("smoke:")] == [
-        "smoke: interrupted; the load stopped where it was"]
+    # No load had started: the line must not say it stopped one.
+    (line,) = [l for l in err.splitlines() if l.startswith("smoke:")]
+    assert "Traceback" not in err and line.startswith("smoke: interrupted while waiting for /health (")
+    assert line.endswith("nothing was sent to the model") and "load stopped" not in line
     assert gone(calls(log, "kubectl")[0]["pid"])
 
 
@@ -569,3 +573,275 @@ def test_port_forward_targets_the_stacks_own_cluster_context(tmp_path):
     assert discovery.kube_context("t", "llm-serving-t", root=tmp_path) == "gke_acme-ml_europe-west4_llm-serving-t"
     (tmp_path / "Pulumi.u.yaml").write_text("config: {}\n")
     assert discovery.kube_context("u", "llm-serving-u", root=tmp_path) is None  # no project: current context
+
+
+# --- issue 17: what a failing endpoint must not hide ----------------------------------------------
+
+
+def test_a_partly_failed_load_reports_counts_but_no_figures_or_cost(llm, smoke):
+    # Half the load fails: the survivors' timings are a biased sample and the aggregate rate
+    # counts the failures' time, so a pipeline must not get them as if measured (README: null).
+    o = smoke("--url", llm(fail_every=2).url, "--requests", "6", "--concurrency", "2")
+    assert o.code == 1
+    assert (o.report["requests"], o.report["succeeded"], o.report["errors"]) == (6, 3, {"http_503": 3})
+    figures = ("ttft_p50_s", "ttft_p95_s", "latency_p50_s", "latency_p95_s", "output_tokens", "wall_s",
+               "output_tokens_per_s", "output_tokens_per_s_per_request", "output_tokens_counted_from")
+    assert {key: o.report[key] for key in figures} == dict.fromkeys(figures)
+    assert set(o.report["cost_per_million_output_tokens"].values()) == {None}
+
+
+def test_a_partly_failed_load_prints_no_timing_and_no_cost_table(llm, smoke):
+    o = smoke("--url", llm(fail_every=2).url, "--requests", "6", "--concurrency", "2")
+    assert "3 / 6" in o.out and "http_503 3" in o.out  # what happened is shown
+    for absent in ("time to first token", "output tokens/s, aggregate", "$ per 1M output tokens", "Cost at"):
+        assert absent not in o.out
+    assert "figures and cost withheld" in o.out
+
+
+def test_a_400_during_the_load_keeps_asking_for_the_servers_usage(llm, smoke, tmp_path):
+    # A prompt past the context gets 400 (vLLM does): that is an error of that request, not a
+    # server refusing stream_options; every load request must still ask for the server's count.
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("short prompt\n" + "a prompt longer than the context " * 10 + "\n")
+    server = llm(max_prompt_chars=100, usage_tokens=6)
+    o = smoke("--url", server.url, "--requests", "6", "--concurrency", "1", "--prompts", str(prompts))
+    assert o.code == 1 and o.report["errors"] == {"http_400": 3}  # the 3 long prompts of 6, round robin
+    load_bodies = [b for b in server.seen.bodies if b.get("stream")][1:]  # after the stream check
+    assert len(load_bodies) == 6
+    assert all(b.get("stream_options") == {"include_usage": True} for b in load_bodies)
+    assert o.report["checks"]["stream"] == "ok"
+
+
+def test_a_server_refusing_stream_options_is_asked_once_in_the_stream_check(llm, smoke):
+    server = llm(reject_stream_options=True)
+    o = smoke("--url", server.url, *FAST)
+    assert o.code == 0, o.err
+    streamed = [b for b in server.seen.bodies if b.get("stream")]
+    # The check: with stream_options (422), then without (ok); the 4 load requests without it.
+    assert ["stream_options" in b for b in streamed] == [True, False, False, False, False, False]
+    assert o.report["checks"]["stream"] == "ok without stream_options"
+    assert "stream_options refused: HTTP 422" in o.out
+
+
+def test_a_stream_delivered_in_one_burst_has_no_per_request_rate(llm, smoke):
+    # A buffering proxy holds the 6 tokens (50 ms apart at the server) and sends them at once: the
+    # client sees 5 tokens in microseconds, which is no decode speed at all (issue 17: 2,338 to
+    # 5,490 tokens/s reported where the server measured 456 to 530).
+    o = smoke("--url", llm(burst=True, token_delay=0.05).url, *FAST)
+    assert o.code == 0, o.err
+    assert o.report["output_tokens_per_s_per_request"] is None
+    assert o.report["bursty_streams"] == 4
+    assert "4 of 4 streams arrived in bursts" in o.out
+
+
+def test_a_stream_decoded_token_by_token_is_not_called_bursty(llm, smoke):
+    o = smoke("--url", llm(token_delay=0.02).url, *FAST)
+    assert o.report["bursty_streams"] == 0 and o.report["output_tokens_per_s_per_request"] is not None
+    assert "bursts" not in o.out
+
+
+@pytest.mark.parametrize("gaps_ms, bursty", [
+    ([0.5, 0.5, 0.5], True),  # all under 1 ms
+    ([1.01, 1.01, 1.01], False),  # just over 1 ms: under 1,000 tokens/s, a decode speed
+    ([0.99, 0.99, 0.99], True),  # just under
+    ([0.5, 0.5, 20.0], True),  # 2 of 3 gaps in a burst: a majority
+    ([0.5, 20.0, 0.5, 20.0], False),  # half is not most
+    ([0.1], False),  # one gap: too few to judge
+])
+def test_a_stream_is_bursty_when_most_token_gaps_are_under_a_millisecond(gaps_ms, bursty):
+    from smoke.client import is_bursty
+    arrivals, t = [10.0], 10.0
+    for gap in gaps_ms:
+        t += gap / 1000
+        arrivals.append(t)
+    assert is_bursty(arrivals) is bursty
+
+
+def test_a_401_on_v1_models_stops_with_the_api_key_message(llm, smoke):
+    # The key is wrong for what follows too; naming the stack's model instead would hide it.
+    o = smoke("--url", llm(models_status=401).url, *FAST)
+    assert_one_line_failure(o, 2, "needs an API key", "HTTP 401")
+    assert o.report["model"] is None and o.report["checks"] == {"models": "failed: auth"}
+
+
+def test_a_404_on_v1_models_says_the_model_name_is_the_stacks_guess(llm, smoke):
+    o = smoke("--url", llm(models_status=404).url, *FAST)
+    assert o.code == 0, o.err
+    model_line = next(line for line in o.out.splitlines() if line.strip().startswith("model "))
+    assert model_line.endswith("(from stack dev config; /v1/models: HTTP 404)")
+
+
+def test_a_url_ending_in_v1_is_refused_before_any_request(llm, smoke):
+    # llama.cpp's server answers /v1/health, so /v1 would pass readiness and 404 on /v1/v1/...
+    server = llm(v1_health=True)
+    o = smoke("--url", server.url + "/v1", *FAST)
+    assert_one_line_failure(o, 2, "without /v1", f"e.g. {server.url})")
+    assert server.seen.paths == []
+
+
+def test_a_404_on_the_completion_check_says_the_url_must_be_the_servers_root(llm, smoke):
+    o = smoke("--url", llm(status=404).url + "/llm", *FAST)
+    assert_one_line_failure(o, 1, "completions check failed", "HTTP 404", "--url must be the server's root")
+
+
+def test_a_plain_url_failure_does_not_suggest_kubectl(llm, smoke):
+    # --url can be any server, not this project's Deployment.
+    line = assert_one_line_failure(smoke("--url", llm(chat_status=500).url, *FAST), 1, "chat check failed")
+    assert line.endswith("check the server's logs") and "kubectl" not in line
+
+
+def test_a_stack_endpoint_failure_points_at_the_deployments_logs(llm, smoke, tmp_path):
+    server = llm(chat_status=500)
+    bin_dir, _ = fake_tools(tmp_path, {"endpoint": server.url, "namespace": "llm"})
+    o = smoke(*FAST, env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert_one_line_failure(o, 1, "chat check failed", "kubectl -n llm logs deployment/llm")
+
+
+def test_sigterm_during_the_load_reports_the_requests_that_finished(llm, smoke, tmp_path):
+    # Streams: 1 the check, 2-3 the first two load requests (fast), 4 on wait 30 s for a token.
+    server = llm(first_token_delay=30, slow_from_stream=4)
+    report_path = tmp_path / "interrupted.json"
+    proc = subprocess.Popen([sys.executable, "-m", "smoke", "--url", server.url, "--requests", "6",
+                             "--concurrency", "2", "--wait", "10", "--json", str(report_path)],
+                            cwd=ROOT, env=environment({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while server.seen.streams < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.seen.streams == 5, "the load never reached two slow requests in flight"
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert [l for l in err.splitlines() if l.startswith("smoke:")] == [
+        "smoke: interrupted during the load: 2 of 6 requests answered, 2 in flight; the load stopped where it was"]
+    report = json.loads(report_path.read_text())
+    assert (report["requests"], report["succeeded"], report["errors"]) == (4, 2, {"interrupted": 2})
+    assert report["ok"] is False and report["output_tokens_per_s"] is None
+
+
+def test_the_heading_notes_a_max_tokens_past_the_servers_context(llm, smoke):
+    # The prompt takes part of the context, so 64 output tokens cannot fit in 64.
+    o = smoke("--url", llm(max_model_len=64).url, *FAST, "--max-tokens", "64")
+    assert "  asked for 64, but the server's context is 64 tokens, prompt included\n" in o.out
+
+
+def test_the_heading_has_no_context_note_when_max_tokens_fits(llm, smoke):
+    o = smoke("--url", llm(max_model_len=64).url, *FAST, "--max-tokens", "63")
+    assert "up to 63 output tokens each\n" in o.out and "server's context" not in o.out
+
+
+def test_the_output_line_says_the_longest_answer_against_what_was_asked(llm, smoke):
+    o = smoke("--url", llm().url, *FAST, "--max-tokens", "100")
+    assert "longest answer 6 of 100 asked" in o.out  # the stand-in has 6 tokens to give
+
+
+def test_a_password_in_the_url_is_never_printed_or_saved(llm, smoke):
+    secret = "pw-DoNotPrint-71c3"
+    server = llm(chat_status=500)
+    o = smoke("--url", server.url.replace("http://", f"http://smoker:{secret}@"), *FAST, cli=True)
+    assert o.code == 1
+    assert secret not in o.out + o.err + json.dumps(o.report)
+    assert o.report["url"] == server.url
+
+
+def test_redact_replaces_the_urls_password_in_a_whole_report():
+    from smoke.options import redact
+    url = "http://u:hunter2@h:1"
+    assert redact({"a": ["x hunter2 y"], "b": 3, "c": "hunter2"}, url) == {"a": ["x *** y"], "b": 3, "c": "***"}
+    assert redact("hunter2", "http://h:1") == "hunter2"  # no password in the URL: nothing to hide
+
+
+# --- `make smoke`: the exit status is smoke's own ------------------------------------------------
+
+
+def make_smoke(tmp_path: Path, *variables: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    """`make smoke VARIABLES...` from the repository, with VENV pointing at a stand-in virtualenv
+    whose python is this one, so the test does not build venv/ (and works from any checkout)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    (venv / ".ready").touch()  # newer than the requirements: make sees the virtualenv as built
+    env = environment({})
+    env.pop("MAKEFLAGS", None)
+    env.pop("MAKELEVEL", None)
+    return subprocess.run(["make", "--no-print-directory", "smoke", f"VENV={venv}", *variables], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+MAKE_ARGS = 'ARGS=--requests 2 --concurrency 2 --wait 5 --timeout 10'
+
+
+@needs_make
+def test_make_smoke_exits_0_for_a_healthy_endpoint(llm, tmp_path):
+    done = make_smoke(tmp_path, f"URL={llm().url}", MAKE_ARGS)
+    assert done.returncode == 0, done.stderr
+
+
+@needs_make
+def test_make_smoke_exits_1_when_the_endpoint_answers_wrongly(llm, tmp_path):
+    # GNU make turns a failing recipe into 2; CI must tell "answered wrongly" from "unreachable".
+    done = make_smoke(tmp_path, f"URL={llm(empty=True).url}", MAKE_ARGS)
+    assert done.returncode == 1, done.stderr
+    assert "completions check failed" in done.stderr
+
+
+@needs_make
+def test_make_smoke_exits_2_when_the_endpoint_is_unreachable(tmp_path):
+    closed = fake_llm.FakeLLM(fake_llm.Behaviour())
+    url = closed.url
+    closed.server_close()
+    done = make_smoke(tmp_path, f"URL={url}", "ARGS=--wait 0")
+    assert done.returncode == 2, done.stderr
+    assert "cannot reach the endpoint" in done.stderr
+
+
+@needs_make
+def test_make_smoke_never_echoes_a_password_in_url(llm, tmp_path):
+    secret = "pw-DoNotPrint-9e2d"
+    url = llm(empty=True).url.replace("http://", f"http://smoker:{secret}@")
+    done = make_smoke(tmp_path, f"URL={url}", MAKE_ARGS)
+    assert done.returncode == 1, done.stderr
+    assert secret not in done.stdout + done.stderr
+
+
+@needs_make
+def test_make_n_smoke_shows_the_url_as_a_variable_not_its_value(tmp_path):
+    secret = "pw-DoNotPrint-5a1b"
+    done = make_smoke(tmp_path, "-n", f"URL=http://smoker:{secret}@127.0.0.1:9")
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout + done.stderr and '--url "$URL"' in done.stdout
+
+
+@needs_make
+def test_ctrl_c_on_make_smoke_ends_it_by_sigint_as_a_shell_reports_130(llm, tmp_path):
+    # Ctrl-C reaches the whole foreground process group; make dies of SIGINT, which a shell
+    # reports as 128 + 2 = 130, smoke's own interrupted status.
+    server = llm(health_failures=10**6)
+    venv = tmp_path / "venv"
+    make_smoke(tmp_path, "-n")  # builds the stand-in virtualenv only
+    env = environment({})
+    env.pop("MAKEFLAGS", None)
+    proc = subprocess.Popen(["make", "--no-print-directory", "smoke", f"VENV={venv}", f"URL={server.url}",
+                             "ARGS=--wait 60"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while "/health" not in server.seen.paths and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "/health" in server.seen.paths, "smoke never polled /health"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == -signal.SIGINT, err
+    assert "smoke: interrupted while waiting for /health" in err
