@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
+from components.inference_server import MODEL_PATH
 from settings import Settings
 
 # Mixtral/Mistral instruction format, as in the tutorial's curl example.
@@ -13,8 +14,15 @@ PROMPT = "[INST] How do I deploy a container on Kubernetes? [/INST]"
 
 def query_command(s: Settings, *, cluster_name: str, namespace: str, service: str, endpoint: str, port: int) -> str:
     """Credentials, then (for a ClusterIP service) a port-forward, then a curl to /v1/completions."""
+    # Requests name the Hub id on both engines. TGI has no served-name option: from the bucket its
+    # /v1/models lists the mount path instead (router/src/server.rs:176-186, v3.3.7), yet it answers
+    # whatever `model` a request names and echoes it back (:1198), so the same request works; say so,
+    # so nobody takes "/models" for a wrong model.
     body = json.dumps({"model": s.model.model_id, "prompt": PROMPT, "max_tokens": 128, "temperature": 0.7})
-    steps = [f"echo {shlex.quote(f'{s.engine.title} ({s.engine.name}) serving {s.model.model_id}')}",
+    serving = f"{s.engine.title} ({s.engine.name}) serving {s.model.model_id}"
+    if not s.engine.lists_served_name and s.weight_source == "bucket":
+        serving += f" (listed on /v1/models as {MODEL_PATH}; requests may name either)"
+    steps = [f"echo {shlex.quote(serving)}",
              f"gcloud container clusters get-credentials {cluster_name} --location {s.location} --project {s.project}"]
     if s.exposure == "cluster-ip":
         steps.append(f"(kubectl -n {namespace} port-forward service/{service} {port}:{port} >/dev/null &) && sleep 3")

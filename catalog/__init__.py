@@ -19,16 +19,26 @@ from catalog import nodes
 
 _HERE = Path(__file__).parent
 
-# TGI reserves room beyond weights and KV cache for the CUDA context and activations. The team's
-# facts file (from TGI's memory notes) allows about 10% of GPU memory.
+# Both engines keep 10% of each GPU's memory free: TGI sizes its KV cache from the free memory less
+# TGI_WIGGLE_ROOM 0.90 of the total (text-generation-inference v3.3.7 server/text_generation_server/
+# models/globals.py:32, utils/import_utils.py get_cuda_free_memory), and vLLM gets
+# --gpu-memory-utilization 0.90 (__main__.py).
 GPU_RUNTIME_OVERHEAD = 0.10
+# Beyond that tenth, each GPU holds the CUDA context, cuBLAS workspaces and NCCL buffers, which torch
+# does not allocate but mem_get_info counts as used. Assumption: about 0.7 GiB (0.75 GB) per GPU, the
+# engines review's estimate (review-engines.md B1); not measured here. vLLM counts it inside its
+# --gpu-memory-utilization instead (non-torch memory in its profile), so for vLLM this errs safe.
+CUDA_CONTEXT_GB_PER_GPU = 0.75
 
 # A model "fits" only if, after weights and overhead, at least this many tokens of KV cache remain:
 # one request of a useful length. Below that TGI starts but rejects or truncates every real prompt.
 MIN_KV_TOKENS = 4096
 
-# Default token limits leave room for this many full-length requests in the KV cache at once.
-TARGET_CONCURRENT_SEQUENCES = 4
+# Default token limits leave room for this many full-length requests in the KV cache at once. Three,
+# not TGI's own zero-config one (it sets MAX_TOTAL_TOKENS to the whole KV cache, capped by the context:
+# flash_causal_lm.py:1566-1576 at v3.3.7): a full-length prompt is rare, and with chunked prefill and
+# prefix caching shorter requests share the rest; three still lets a long request and others run.
+TARGET_CONCURRENT_SEQUENCES = 3
 
 # Google advertises flex-start (DWS) discounts of "up to 53%" on vCPU and GPU; no per-machine G2
 # price was found (prices-us-central1.csv header). Used only when no flex-start price is configured.
@@ -81,6 +91,7 @@ class Model:
     experts_per_token: int = 1
     checkpoint_quant: str = "none"  # the method a pre-quantized checkpoint was made with
     checkpoint_gb: float = 0.0  # what the loader downloads; 0: unknown
+    vocab_size: int = 0  # 0: unknown (no logits counted)
     revision: str = ""  # the Hub commit the row was checked at; "": none recorded
 
     @property
@@ -138,10 +149,26 @@ def models() -> dict[str, Model]:
             experts_per_token=int(r["experts_per_token"]),
             checkpoint_quant=r["checkpoint_quant"],
             checkpoint_gb=float(r["checkpoint_gb"]),
+            vocab_size=int(r.get("vocab_size") or 0) or _vocab_size(r["model_id"]),
             revision=r["revision"],
         )
         for r in _rows("models.csv")
     }
+
+
+# vocab_size from each family's config.json on the Hub (the pre-quantized builds keep their base's),
+# until catalog/models.csv carries it as a column (read first when present).
+_VOCAB_SIZES = (
+    (r"mixtral", 32000),  # mistralai/Mixtral-8x7B-Instruct-v0.1
+    (r"mistral-7b-instruct-v0\.3", 32768),
+    (r"llama-3\.1", 128256),
+    (r"gemma-2-", 256000),
+    (r"qwen2\.5-", 152064),
+)
+
+
+def _vocab_size(model_id: str) -> int:
+    return next((size for pattern, size in _VOCAB_SIZES if re.search(pattern, model_id.lower())), 0)
 
 
 @functools.cache
@@ -218,9 +245,10 @@ def unknown_model(model_id: str, params_billion: float) -> Model:
 class Fit:
     weights_gb: float
     gpu_memory_gb: float
-    overhead_gb: float
-    kv_cache_gb: float  # what is left for the KV cache (negative when the weights do not fit)
+    overhead_gb: float  # the engine's free tenth plus each GPU's CUDA context
+    kv_cache_gb: float  # what is left for the KV cache and activations (negative when the weights do not fit)
     kv_tokens: int
+    gpus: int = 1  # tensor-parallel shards: what is replicated on every GPU counts this many times
 
     @property
     def fits(self) -> bool:
@@ -234,36 +262,57 @@ def weights_gb(model: Model, quantize: Quantization) -> float:
 
 
 def fit(model: Model, machine: Machine, quantize: Quantization) -> Fit:
+    """GPU memory of one replica (all its GPUs together, GB): weights, the runtime's share, and the rest.
+
+    The catalog's 24 GB per L4 is the nominal size; nvidia-smi reports about 23,034 MiB (24.15 GB),
+    so the figure errs by 0.15 GB on the safe side (review-engines.md, Minor)."""
     total = float(machine.total_gpu_memory_gb)
-    overhead = total * GPU_RUNTIME_OVERHEAD
+    overhead = total * GPU_RUNTIME_OVERHEAD + machine.gpu_count * CUDA_CONTEXT_GB_PER_GPU
     weights = weights_gb(model, quantize)
     kv = total - overhead - weights
     tokens = int(kv * 1e9 // model.kv_bytes_per_token) if kv > 0 and model.kv_bytes_per_token else 0
-    return Fit(weights, total, overhead, kv, tokens)
+    return Fit(weights, total, overhead, kv, tokens, machine.gpu_count)
 
 
-def prefill_bytes_per_token(model: Model, dense_moe: bool) -> int:
+# Hidden-size buffers alive on every GPU at a prefill's peak: the residual, the normed input, the
+# attention's output after the all-reduce, the MoE/MLP output being summed into, and a few
+# temporaries. An estimate, not a measurement.
+PREFILL_HIDDEN_BUFFERS = 8
+# Intermediate-size tensors alive for one expert (or a dense MLP) at its peak: act(gate(x)), up(x)
+# and their product (TGI DenseMoELayer.forward: h = act(gate_proj[i](x)) * up_proj[i](x)).
+MLP_INTERMEDIATE_BUFFERS = 3
+
+
+def prefill_bytes_per_token(model: Model, dense_moe: bool, gpus: int = 1, warmup_logits: bool = False) -> int:
     """Activation memory one prompt token needs at the peak of a prefill (all GPUs together), bf16.
 
-    An estimate, not a measurement: the MLP's gate and up projections of every expert the token is
-    computed by (2 x intermediate), plus a handful of hidden-size buffers (residual, norms, attention
-    in and out). With `dense_moe` a mixture-of-experts model runs every expert on every token: TGI's
-    DenseMoELayer, taken for weights its fused MoE kernels cannot use, such as bitsandbytes
-    (text-generation-inference server/text_generation_server/layers/moe/__init__.py).
+    The MLP's intermediates are split across the tensor-parallel GPUs; the hidden-size buffers are
+    replicated on each. A fused (sparse) MoE computes every routed expert of a token at once. TGI's
+    DenseMoELayer, which it takes for weights its fused kernels cannot use (bitsandbytes, eetq, ...),
+    computes all experts for every token but one expert after another, freeing each one's
+    intermediates before the next (text-generation-inference v3.3.7 server/text_generation_server/
+    layers/moe/__init__.py, DenseMoELayer.forward: `for i in range(self.n_experts)`), so its peak is
+    one expert's, lower than the fused path's.
+
+    `warmup_logits`: TGI's warm-up asks for the log-probabilities of every prompt token
+    (backends/v3/src/client/grpc_client.rs warmup: prefill_logprobs: true), so the LM head computes
+    vocabulary-wide logits for the whole prefill, gathered in full on every GPU beside each GPU's own
+    slice (layers/tensor_parallel.py TensorParallelHead.forward). They come after the layers'
+    activations are freed, so the peak is the larger of the two.
     """
-    experts = model.experts if (model.moe and dense_moe) else model.experts_per_token
-    return 2 * (experts * model.intermediate_size * 2 + PREFILL_HIDDEN_BUFFERS * model.hidden_size)
-
-
-PREFILL_HIDDEN_BUFFERS = 8
+    experts = 1 if (not model.moe or dense_moe) else model.experts_per_token
+    layers = 2 * (experts * MLP_INTERMEDIATE_BUFFERS * model.intermediate_size
+                  + gpus * PREFILL_HIDDEN_BUFFERS * model.hidden_size)
+    logits = 2 * model.vocab_size * (gpus + 1) if warmup_logits else 0
+    return max(layers, logits)
 
 
 @dataclass(frozen=True)
 class TokenPlan:
     max_input: int  # MAX_INPUT_TOKENS: the longest prompt
     max_total: int  # MAX_TOTAL_TOKENS: prompt + output of one request
-    max_prefill: int  # MAX_BATCH_PREFILL_TOKENS: prompt tokens in one prefill batch (0: engine's own)
-    prefill_gb: float  # activation memory that prefill (and TGI's warm-up, which runs one) takes
+    max_prefill: int  # MAX_BATCH_PREFILL_TOKENS / --max-num-batched-tokens: prompt tokens per prefill step (0: engine's own)
+    prefill_gb: float  # activation memory one prefill step (and TGI's warm-up, which runs one) takes
     kv_tokens: int  # KV cache left once the prefill's activations are set aside
 
 
@@ -271,30 +320,32 @@ def _round_down(tokens: float) -> int:
     return max(1024, int(tokens) // 1024 * 1024)
 
 
-def token_plan(model: Model, fit_: Fit, dense_moe: bool = False, chunk: int = 0) -> TokenPlan:
+def token_plan(model: Model, fit_: Fit, dense_moe: bool = False, chunk: int = 0, warmup_logits: bool = False) -> TokenPlan:
     """Default token limits for a model on a machine.
 
-    TGI warms up by running one prefill of MAX_BATCH_PREFILL_TOKENS and fails with out-of-memory if
-    its activations do not fit beside the weights (TGI launcher reference: --max-batch-prefill-tokens;
-    its default follows the input limit). So the prefill is sized here, from the memory the weights
-    leave: P prompt tokens take P x a bytes of activations, and the KV cache gets the rest, of which a
-    request of MAX_TOTAL_TOKENS must fit TARGET_CONCURRENT_SEQUENCES times. TGI also needs
-    MAX_INPUT_TOKENS <= MAX_BATCH_PREFILL_TOKENS (a prompt is prefilled in one batch), so P = input:
+    The engine prefills P prompt tokens per step; P x a bytes of activations must fit beside the
+    weights (TGI's warm-up runs one such step and fails with out-of-memory otherwise:
+    flash_causal_lm.py warmup, "Not enough memory to handle N prefill tokens"). The KV cache gets
+    the rest, of which a request of MAX_TOTAL_TOKENS must fit TARGET_CONCURRENT_SEQUENCES times.
+
+    An engine that prefills long prompts in chunks (`chunk` tokens per step: vLLM, and TGI 3.x on
+    flashinfer/flashdecoding attention) needs room for one chunk only, and its prompts are not capped
+    by it; the chunk is shrunk (in 1024-token steps) only when its activations would leave less than
+    MIN_KV_TOKENS per target request. An engine that prefills a prompt in one batch (chunk 0) needs
+    MAX_INPUT_TOKENS <= MAX_BATCH_PREFILL_TOKENS, so P = input:
         input = (free / (n x kv) - reserve) / (1 + a / (n x kv))
     with reserve the output room kept below the total, then rounded down to 1024-token steps.
-
-    An engine that prefills long prompts in chunks (`chunk` tokens per step, vLLM) needs room for one
-    chunk only, and its prompts are not capped by it.
     """
     if not model.kv_bytes_per_token or fit_.kv_cache_gb <= 0:
         return TokenPlan(0, 0, 0, 0.0, 0)
-    a = prefill_bytes_per_token(model, dense_moe) if model.hidden_size else 0
+    a = prefill_bytes_per_token(model, dense_moe, fit_.gpus, warmup_logits) if model.hidden_size else 0
     per_request = TARGET_CONCURRENT_SEQUENCES * model.kv_bytes_per_token
     free = fit_.kv_cache_gb * 1e9
     total = min(model.max_context, free // per_request)
     reserve = min(1024, total // 4)
     if chunk:
-        prefill = chunk
+        room = free - MIN_KV_TOKENS * per_request
+        prefill = min(chunk, _round_down(room / a)) if a else chunk
     else:
         prefill = _round_down(min(total - reserve, (free / per_request - reserve) / (1 + a / per_request)))
     total = _round_down(min(model.max_context, (free - prefill * a) // per_request))

@@ -20,19 +20,34 @@ from catalog import GIB, Machine, Model, Quantization, allocatable, DAEMON_CPU, 
 # Google's tuned A2 run reached 0.88 GB/s (team facts model-loading.md §1.8, §7.1). The low end, since
 # G2 gets no automatic gcsfuse tuning (gcsfuse cfg/params.yaml machine-type-groups has no g2-*).
 BUCKET_GB_PER_S = 0.5
-# Hugging Face Hub to a GKE node: nobody here controls it. Assumption: 100 MB/s sustained.
+# Hugging Face Hub to a GKE node: nobody here controls it. Assumed: 100 MB/s sustained.
 HUB_GB_PER_S = 0.1
 # premium-rwo (pd-ssd) reads and writes: a baseline of about 240 MiB/s plus 0.48 MiB/s per GiB (Compute
 # Engine "Persistent Disk performance"), so about 290 MiB/s for the 100 GiB cache disk.
 PD_SSD_GB_PER_S = 0.3
-# A GPU node appears in 2-5 minutes when Spot or flex-start has capacity (assumption, model-loading.md
-# §7.1; waiting for capacity is not included and is what the 20-minute provisioning budget covers).
+# A GPU node appears in 2-5 minutes when Spot or flex-start has capacity. Assumed: no Google figure
+# was found (a third-party blog says 3-8 min, review-engines.md B4; model-loading.md §7.1); waiting for
+# capacity is not included and is what the 20-minute provisioning budget covers.
 NODE_SECONDS = 4 * 60
-# Pulling a 10 GB serving image without image streaming: assumption, about 100 MB/s.
-IMAGE_SECONDS = 100
-# Quantizing bf16 weights at load (bitsandbytes, fp8): assumption, 6 s per billion parameters.
-QUANTIZE_SECONDS_PER_BILLION = 6
-# Shard start, kernel preparation, warm-up and CUDA graphs: assumption, 1-2 minutes (model-loading.md §7.1).
+# Pulling the serving image without image streaming (GKE streams only Artifact Registry images:
+# cloud.google.com/kubernetes-engine/docs/how-to/image-streaming; both images come from Docker Hub or
+# ghcr.io). Per engine, as (seconds, basis):
+IMAGE_PULL = {
+    # vllm/vllm-openai is about 12 GB to download (vllm-project/vllm#27154, 2025-10) and 28.6 GB unpacked
+    # (vllm-project/vllm#22377, 2025-12): the review's 3-5 minutes; 4 assumed, no pull was timed here.
+    "vllm": (4 * 60, "assumed 3-5 min: about 12 GB compressed, 28.6 GB unpacked (vllm#27154, vllm#22377), no streaming"),
+    # TGI 3.3.7: about 8 GB by third-party accounts (unverified) at an assumed 100 MB/s from ghcr.io.
+    "tgi": (2 * 60, "assumed: about 8 GB (third-party figure, unverified) at about 100 MB/s, no streaming"),
+}
+# Quantizing bf16 weights at load (bitsandbytes, fp8): TGI quantizes each tensor on the GPU as it is
+# read (v3.3.7 server/text_generation_server/layers/bnb.py: Linear4bit -> Params4bit(...).cuda()), one
+# kernel per tensor overlapped with the reading, so the load is bound by reading the bf16 checkpoint.
+# What it adds on top of the read is assumed at 1 s per billion parameters: no public timing found,
+# and the earlier 6 s (4.7 min for Mixtral) overstated it (review-engines.md B4).
+QUANTIZE_SECONDS_PER_BILLION = 1
+# Shard start, kernel preparation, warm-up and CUDA graphs: assumed 1-2 minutes (model-loading.md §7.1).
+# TGI's warm-up is one 4096-token prefill step now (components/engines/tgi.py) plus CUDA graphs; vLLM's
+# torch.compile and graph capture may take longer (review-engines.md B4, unverified).
 WARMUP_SECONDS = 120
 # The probe budget is the estimate times this, never under STARTUP_FLOOR_SECONDS: an estimate is not
 # a measurement, and a probe that gives up too early restarts a load that was about to finish.
@@ -105,21 +120,26 @@ class Step:
     basis: str
 
 
-def cold_start(model: Model, quantize: Quantization, source: str) -> list[Step]:
-    """What one replica on a new node goes through before it serves (capacity assumed available)."""
+def cold_start(model: Model, quantize: Quantization, source: str, engine: str = "tgi") -> list[Step]:
+    """What one replica on a new node goes through before it serves (capacity assumed available).
+    Each step's basis says where its figure comes from, or that it is assumed and why."""
     gb = model.checkpoint_gb
-    steps = [Step("GPU node boot and driver", NODE_SECONDS, "assumption: 2-5 min with capacity"),
-             Step("image pull", IMAGE_SECONDS, "assumption: 10 GB at 100 MB/s")]
+    pull_seconds, pull_basis = IMAGE_PULL.get(engine, IMAGE_PULL["tgi"])
+    steps = [Step("GPU node boot and driver", NODE_SECONDS, "assumed: 2-5 min with capacity, no Google figure"),
+             Step("image pull", pull_seconds, pull_basis)]
     if source == "bucket":
         steps.append(Step(f"read {gb:.1f} GB from the bucket", gb / BUCKET_GB_PER_S,
-                          f"Cloud Storage FUSE, parallel downloads, {BUCKET_GB_PER_S} GB/s"))
+                          f"sourced: Cloud Storage FUSE parallel downloads, {BUCKET_GB_PER_S} GB/s, the low end of Google's "
+                          f"0.5-1.0 GB/s (no G2 measurement)"))
     else:
-        steps.append(Step(f"download {gb:.1f} GB from the Hub", gb / HUB_GB_PER_S, f"assumption: {HUB_GB_PER_S * 1000:.0f} MB/s"))
-        steps.append(Step("read it back from the pod's disk", gb / PD_SSD_GB_PER_S, f"pd-ssd, about {PD_SSD_GB_PER_S * 1000:.0f} MB/s"))
+        steps.append(Step(f"download {gb:.1f} GB from the Hub", gb / HUB_GB_PER_S,
+                          f"assumed: {HUB_GB_PER_S * 1000:.0f} MB/s, the Hub is not ours to measure"))
+        steps.append(Step("read it back from the pod's disk", gb / PD_SSD_GB_PER_S, f"sourced: pd-ssd, about {PD_SSD_GB_PER_S * 1000:.0f} MB/s (Persistent Disk performance)"))
     if not quantize.prequantized and quantize.name != "none":
         steps.append(Step(f"quantize to {quantize.name} at load", model.params_billion * QUANTIZE_SECONDS_PER_BILLION,
-                          f"assumption: {QUANTIZE_SECONDS_PER_BILLION} s per billion parameters"))
-    steps.append(Step("engine start and warm-up", WARMUP_SECONDS, "assumption: 1-2 min"))
+                          f"assumed: {QUANTIZE_SECONDS_PER_BILLION} s per billion parameters beyond the read "
+                          f"(per tensor on the GPU, overlapped with it)"))
+    steps.append(Step("engine start and warm-up", WARMUP_SECONDS, "assumed: 1-2 min, not measured on L4"))
     return steps
 
 

@@ -62,18 +62,19 @@ def model_fit(s: Settings) -> list[str]:
         return [f"Engine: {engine}",
                 f"Model fit: {s.model.model_id} is not in the catalog; fit not checked (set modelParamsBillion)"]
     f, t = s.fit, s.tokens
+    tgi = s.engine.name == "tgi"  # TGI takes MAX_* variables; vLLM takes flags
     if not s.max_total_tokens:
         tokens = ""
-    elif s.engine.prefill_chunk:
+    elif not tgi:
         tokens = f"; --max-model-len {s.max_total_tokens}"
     else:
         tokens = f"; MAX_INPUT_TOKENS {s.max_input_tokens}, MAX_TOTAL_TOKENS {s.max_total_tokens}"
-    if s.engine.prefill_chunk:
-        prefill = f" + prefill chunk {t.prefill_gb:.1f} GB ({s.max_prefill_tokens} tokens per step)" if s.max_prefill_tokens else ""
-    else:
-        prefill = (f" + warm-up prefill {t.prefill_gb:.1f} GB (MAX_BATCH_PREFILL_TOKENS {s.max_prefill_tokens}"
-                   f"{', every expert per token' if s.model.moe and s.engine.dense_moe(s.quantize.name) else ''})"
-                   if s.max_prefill_tokens else "")
+    dense = ", every expert per token, one at a time" if s.model.moe and s.engine.dense_moe(s.quantize.name) else ""
+    chunked = s.engine.chunk_for(s.machine.accelerator)
+    step = "per step" if chunked else "in one batch"
+    shown = f"MAX_BATCH_PREFILL_TOKENS {s.max_prefill_tokens}" if tgi else f"{s.max_prefill_tokens} tokens"
+    prefill = (f" + {'warm-up ' if tgi else ''}prefill {'chunk ' if chunked else ''}{t.prefill_gb:.1f} GB "
+               f"({shown} {step}{dense})" if s.max_prefill_tokens else "")
     return [
         f"Engine: {engine}",
         f"Model fit: {s.model.model_id}, quantize {s.quantize.name}, tensor parallel {s.shards}",
@@ -101,7 +102,7 @@ def weights(s: Settings) -> list[str]:
         head = "Weights: each pod downloads from the Hugging Face Hub onto its own disk (weightSource hub)"
     ours = s.cold_start
     other_source = "hub" if s.weight_source == "bucket" else "bucket"
-    other = loading.cold_start(s.model, s.quantize, other_source)
+    other = loading.cold_start(s.model, s.quantize, other_source, s.engine.name)
     lines = [head, f"Cold start of one replica on a new node (capacity available), weightSource {s.weight_source}:"]
     lines += [f"  {step.name:<40} {step.seconds / 60:>5.1f} min  {step.basis}" for step in ours]
     lines.append(f"  {'total':<40} {loading.minutes(ours):>5.1f} min  (weightSource {other_source}: "

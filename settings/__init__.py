@@ -120,11 +120,13 @@ class Settings:
 
     @property
     def tokens(self) -> catalog.TokenPlan:
-        return catalog.token_plan(self.model, self.fit, self.engine.dense_moe(self.quantize.name), self.engine.prefill_chunk)
+        return catalog.token_plan(self.model, self.fit, self.engine.dense_moe(self.quantize.name),
+                                  self.engine.chunk_for(self.machine.accelerator),
+                                  self.engine.warmup_logits)
 
     @property
     def cold_start(self) -> list[catalog.loading.Step]:
-        return catalog.loading.cold_start(self.model, self.quantize, self.weight_source)
+        return catalog.loading.cold_start(self.model, self.quantize, self.weight_source, self.engine.name)
 
     @property
     def weights_prefix(self) -> str:
@@ -304,7 +306,7 @@ def load() -> Settings:
         memory = catalog.loading.pod_memory(model, machine, weight_source)
     except ValueError as e:
         raise ConfigError("machineType", machine.name, str(e), "use a machine with more memory") from None
-    estimate = catalog.loading.cold_start(model, quantize, weight_source)
+    estimate = catalog.loading.cold_start(model, quantize, weight_source, engine.name)
     # A model of unknown size has no estimate: the budget the project used before it had one.
     derived_minutes = catalog.loading.startup_budget_seconds(estimate) // 60 if model.checkpoint_gb else 45
     startup = r.integer("startupTimeoutMinutes", 0, 0, 600, "give the model's cold-start budget in minutes, or 0 to derive it from the estimate") or derived_minutes
@@ -328,14 +330,18 @@ def load() -> Settings:
         raise ConfigError("flexStartMaxRunDurationSeconds", max_run, f"not longer than the recycling lead time {lead}", "make it longer than flexStartLeadTimeSeconds, or 0")
 
     fit = catalog.fit(model, machine, quantize)
-    plan = catalog.token_plan(model, fit, engine.dense_moe(quantize.name), engine.prefill_chunk)  # zeros for an unsized model
+    chunk = engine.chunk_for(machine.accelerator)
+    plan = catalog.token_plan(model, fit, engine.dense_moe(quantize.name), chunk,
+                              engine.warmup_logits)  # zeros for an unsized model
     # 0 (the Pulumi.yaml default) means: derive from the GPU memory left for the KV cache.
     total = r.integer("maxTotalTokens", 0, 0, 1 << 20, "give a token count, or 0 to derive it") or plan.max_total
-    derived_input = plan.max_input if total == plan.max_total else min(catalog.input_limit(total), plan.max_prefill or total)
+    # A chunking engine prefills a long prompt in steps, so only a one-batch engine caps it at the prefill.
+    one_batch_cap = (plan.max_prefill or total) if not chunk else total
+    derived_input = plan.max_input if total == plan.max_total else min(catalog.input_limit(total), one_batch_cap)
     max_input = r.integer("maxInputTokens", 0, 0, 1 << 20, "give a token count below maxTotalTokens, or 0 to derive it") or derived_input
     if total and max_input >= total:
         raise ConfigError("maxInputTokens", max_input, f"the server needs the input limit below maxTotalTokens ({total})", f"use at most {total - 1}")
-    if plan.max_prefill and not engine.prefill_chunk and max_input > plan.max_prefill:
+    if plan.max_prefill and not chunk and max_input > plan.max_prefill:
         raise ConfigError("maxInputTokens", max_input,
                           f"a prompt is prefilled in one batch, and a prefill of more than {plan.max_prefill} tokens "
                           f"does not fit beside the weights (warm-up would run out of GPU memory)",
@@ -400,7 +406,7 @@ def load() -> Settings:
         pod_memory=memory,
         max_input_tokens=max_input,
         max_total_tokens=total,
-        max_prefill_tokens=(plan.max_prefill if engine.prefill_chunk else max(plan.max_prefill, max_input)) if plan.max_prefill else 0,
+        max_prefill_tokens=(plan.max_prefill if chunk else max(plan.max_prefill, max_input)) if plan.max_prefill else 0,
         exposure=exposure,
         private_nodes=r.boolean("privateNodes", False),
         authorized_networks=_authorized_networks(r),

@@ -32,7 +32,7 @@ def test_dev_defaults_reproduce_the_tutorial_class():
     assert priorities == [
         {"machineType": "g2-standard-24", "gpu": gpu, "spot": True, "storage": ssd},
         {"machineType": "g2-standard-24", "gpu": gpu, "storage": ssd,
-         "flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 2700}}},  # 23 min budget + 20 min provisioning, rounded to 5 min
+         "flexStart": {"enabled": True, "nodeRecycling": {"leadTimeSeconds": 2400}}},  # 16 min budget + 20 min provisioning, rounded to 5 min
     ]
 
 

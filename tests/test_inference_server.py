@@ -70,9 +70,9 @@ def test_probes_on_health_with_a_startup_budget_and_no_liveness():
     assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
     startup = c["startupProbe"]
     assert startup["httpGet"]["path"] == "/health"
-    # Derived: twice the estimate after the node is up (image 100 s + 93.4 GB at 0.5 GB/s + NF4
-    # quantization 46.7 x 6 s + warm-up 120 s = 687 s), rounded up to whole minutes.
-    assert startup["periodSeconds"] * startup["failureThreshold"] == 23 * 60
+    # Derived: twice the estimate after the node is up (TGI image 120 s + 93.4 GB at 0.5 GB/s + NF4
+    # quantization 46.7 x 1 s + warm-up 120 s = 473.5 s), rounded up to whole minutes: 947 s -> 16 min.
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 16 * 60
     assert "livenessProbe" not in c
 
 
@@ -123,8 +123,8 @@ def test_service_selector_matches_the_pods():
 
 def test_rollout_budget_covers_node_provisioning_and_cold_start():
     deployment = server(evaluate()).plain
-    assert deployment["spec"]["progressDeadlineSeconds"] == 23 * 60 + 20 * 60
-    assert math.isclose(int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]), 43 * 60)
+    assert deployment["spec"]["progressDeadlineSeconds"] == 16 * 60 + 20 * 60
+    assert math.isclose(int(deployment["metadata"]["annotations"]["pulumi.com/timeoutSeconds"]), 36 * 60)
 
 
 def test_tgi_drain_is_set_only_where_the_launcher_has_it():
@@ -133,3 +133,36 @@ def test_tgi_drain_is_set_only_where_the_launcher_has_it():
     old = env_of(evaluate(image="ghcr.io/huggingface/text-generation-inference:3.2.1"))
     assert new["GRACEFUL_TERMINATION_TIMEOUT"] == "20"
     assert "GRACEFUL_TERMINATION_TIMEOUT" not in old
+
+
+def test_tgi_gets_a_4096_token_prefill_chunk_and_the_full_32k_context():
+    # TGI 3.x chunks the prefill: MAX_BATCH_PREFILL_TOKENS is a step, not a cap on the prompt.
+    env = env_of(evaluate())
+    assert (env["MAX_INPUT_TOKENS"], env["MAX_TOTAL_TOKENS"], env["MAX_BATCH_PREFILL_TOKENS"]) == ("31744", "32768", "4096")
+
+
+def test_tgi_runs_marlin_and_bitsandbytes_mixtral_on_the_dense_moe_path():
+    # can_use_marlin_moe_gemm (TGI 3.3.7 layers/moe/gptq_marlin.py) accepts quantize awq or gptq only.
+    from components.engines import tgi
+    assert [tgi.ENGINE.dense_moe(q) for q in ("marlin", "bitsandbytes-nf4", "awq", "gptq", "fp8", "none")] == \
+        [True, True, False, False, False, False]
+
+
+def test_tgi_chunks_the_prefill_from_ampere_on_only():
+    from components.engines import tgi
+    assert tgi.ENGINE.chunk_for("nvidia-l4") == 4096
+    assert tgi.ENGINE.chunk_for("nvidia-tesla-a100") == 4096
+    assert tgi.ENGINE.chunk_for("nvidia-tesla-t4") == 0  # sm75: no flash attention, one-batch prefill
+
+
+def test_query_command_says_tgi_lists_the_bucket_path_on_v1_models():
+    # TGI's /v1/models lists MODEL_ID ("/models" from the bucket) and accepts any model name.
+    command = evaluate().outputs["queryCommand"]
+    assert command.startswith("echo 'Text Generation Inference (tgi) serving mistralai/Mixtral-8x7B-Instruct-v0.1 "
+                              "(listed on /v1/models as /models; requests may name either)'")
+    assert '"model": "mistralai/Mixtral-8x7B-Instruct-v0.1"' in command
+
+
+def test_query_command_from_the_hub_needs_no_note_on_the_listed_name():
+    command = evaluate(weightSource="hub").outputs["queryCommand"]
+    assert command.startswith("echo 'Text Generation Inference (tgi) serving mistralai/Mixtral-8x7B-Instruct-v0.1' &&")

@@ -50,7 +50,7 @@ def test_rendered_compute_class_is_the_tutorials(tmp_path, capsys):
     _, _, _, files = plan(tmp_path, capsys)
     cc = yaml.safe_load(next((files / "k8s").glob("*computeclass*.yaml")).read_text())
     assert [("spot" in p, "flexStart" in p) for p in cc["spec"]["priorities"]] == [(True, False), (False, True)]
-    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 2700  # an int again (derived)
+    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 2400  # an int again (derived)
 
 
 def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):
@@ -59,8 +59,10 @@ def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):
     assert "assumption: on-demand less 53%" in out
     assert "plus 2 Local SSD(s) of 375 GiB per GPU node" in out  # bf16 Mixtral's file cache
     assert "3  on-demand" in out and "$4.00" in out
-    assert "weights 26.2 GB" in out and "MAX_TOTAL_TOKENS 16384" in out
-    assert "warm-up prefill 8.1 GB (MAX_BATCH_PREFILL_TOKENS 15360, every expert per token)" in out
+    assert "weights 24.5 GB" in out and "MAX_INPUT_TOKENS 31744, MAX_TOTAL_TOKENS 32768" in out
+    # TGI 3 chunks the prefill; bitsandbytes Mixtral's dense MoE runs its experts one after another
+    assert ("warm-up prefill chunk 0.9 GB (MAX_BATCH_PREFILL_TOKENS 4096 per step, every expert per token, "
+            "one at a time)") in out
     assert "Endpoint: http://llm-service.llm.svc.cluster.local:8080" in out
 
 

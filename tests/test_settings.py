@@ -3,7 +3,7 @@
 import pytest
 
 import settings
-from conftest import server, TOKEN, evaluate
+from conftest import env_of, server, TOKEN, evaluate
 
 BAD = [
     # (config, key the message must name, words it must contain)
@@ -23,7 +23,7 @@ BAD = [
     ({"model": "Qwen/Qwen2.5-7B-Instruct", "machineType": "g2-standard-96"}, "machineType", "does not divide the 28 attention heads"),
     ({"flexStartLeadTimeSeconds": -1}, "flexStartLeadTimeSeconds", "outside 0..604800"),
     ({"flexStartLeadTimeSeconds": 604801}, "flexStartLeadTimeSeconds", "outside 0..604800"),
-    ({"flexStartLeadTimeSeconds": 1200}, "flexStartLeadTimeSeconds", "start-up budget is 1380 s"),
+    ({"flexStartLeadTimeSeconds": 960}, "flexStartLeadTimeSeconds", "start-up budget is 960 s"),
     ({"flexStartMaxRunDurationSeconds": 600}, "flexStartMaxRunDurationSeconds", "not longer than the recycling lead time"),
     ({"startupTimeoutMinutes": 1}, "startupTimeoutMinutes", "below 5 minutes no model loads"),
     ({"exposure": "everywhere"}, "exposure", "unknown exposure"),
@@ -84,7 +84,9 @@ BAD = [
     ({"hfToken": "hf_abc def"}, "hfToken", "spaces or line breaks"),
     ({"activeMigration": "maybe"}, "activeMigration", "not a boolean"),
     ({"privateNodes": "1"}, "privateNodes", "not a boolean"),
-    ({"maxTotalTokens": 24576, "maxInputTokens": 20000}, "maxInputTokens", "does not fit beside the weights"),
+    # TGI cannot chunk the prefill on a T4 (pre-Ampere): Mistral 7B NF4's one-batch prefill fits 16384 tokens.
+    ({"machineType": "n1-standard-8+t4", "model": "mistralai/Mistral-7B-Instruct-v0.3", "quantize": "bitsandbytes-nf4",
+      "weightSource": "hub", "maxTotalTokens": 18432, "maxInputTokens": 16385}, "maxInputTokens", "does not fit beside the weights"),
 ]
 
 
@@ -192,3 +194,35 @@ def test_keys_from_the_clis_config_bag_are_checked_too(monkeypatch):
     with pytest.raises(settings.ConfigError) as error:
         evaluate()
     assert "config replica=…: is not a key this program reads; did you mean replicas?" in str(error.value)
+
+
+def _limits(ev) -> tuple[str, str, str]:
+    env = env_of(ev)
+    return env["MAX_INPUT_TOKENS"], env["MAX_TOTAL_TOKENS"], env["MAX_BATCH_PREFILL_TOKENS"]
+
+
+def test_tgi_default_serves_mixtrals_full_context_in_4096_token_prefill_chunks():
+    # TGI 3.x chunks the prefill (backends/v3/src/main.rs:188), so the prompt is not capped by it;
+    # the 32,768-token context fits the KV cache three times over on 2x L4.
+    assert _limits(evaluate()) == ("31744", "32768", "4096")
+
+
+def test_tgi_accepts_a_prompt_longer_than_the_prefill_chunk():
+    # Refused before TGI 3's chunked prefill was modelled (the input was capped at 15360).
+    assert _limits(evaluate(maxTotalTokens=32768, maxInputTokens=30000)) == ("30000", "32768", "4096")
+
+
+def test_a_given_total_derives_the_input_from_the_total_not_the_chunk():
+    assert _limits(evaluate(maxTotalTokens=24576)) == ("23552", "24576", "4096")  # 1024 kept for output
+
+
+def test_tgi_on_a_pre_ampere_gpu_prefills_the_prompt_in_one_batch():
+    # No flash attention before compute capability 8.0, so no chunking: the prefill covers the prompt.
+    ev = evaluate(machineType="n1-standard-8+t4", model="mistralai/Mistral-7B-Instruct-v0.3",
+                  quantize="bitsandbytes-nf4", weightSource="hub")
+    assert _limits(ev) == ("16384", "18432", "16384")
+
+
+def test_input_just_below_a_given_total_is_accepted_with_chunking():
+    # The boundary: the router needs input < total; 32767 is the largest (input == total is refused in BAD).
+    assert _limits(evaluate(maxTotalTokens=32768, maxInputTokens=32767))[0] == "32767"

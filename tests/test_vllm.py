@@ -128,3 +128,9 @@ def test_vllm_stack_file_plans_the_awq_build_on_the_default_machine():
     import tempfile
     with tempfile.TemporaryDirectory() as out:
         assert main(["--stack", "vllm", "--out", out, "--no-cache"]) == 0
+
+
+def test_vllm_lists_the_hub_id_it_is_served_under():
+    # --served-model-name: /v1/models lists the Hub id even from the bucket, so no note in the command.
+    command = vllm().outputs["queryCommand"]
+    assert command.startswith(f"echo 'vLLM (vllm) serving {AWQ}' &&")

@@ -52,7 +52,17 @@ class Engine:
     check_image: Callable[[str, str], Optional[str]]  # (image, exposure) -> problem, or None
     gpu_driver: str = "default"  # what the ComputeClass asks GKE to install: default or latest
     prefill_chunk: int = 0  # tokens per prefill step when the engine chunks long prompts (0: one batch)
+    warmup_logits: bool = False  # its warm-up computes vocabulary-wide logits for every prefill token
+    # /v1/models lists the served name (vLLM's --served-model-name); False: it lists the model path the
+    # engine loaded (TGI: MODEL_ID, "/models" for bucket weights), though any name is accepted in requests
+    lists_served_name: bool = True
+    # GKE accelerators on which the engine cannot chunk the prefill (it then runs a prompt in one batch)
+    unchunked_accelerators: tuple[str, ...] = ()
     # What bf16 weights that do not fit are quantized to at load, in order of preference; the first
     # is also what a model of unknown size gets (nothing to check it against).
     load_time_quantize: tuple[str, ...] = ()
     unknown_model_quantize: str = "none"
+
+    def chunk_for(self, accelerator: str) -> int:
+        """Prefill tokens per step on this GPU; 0 when a prompt is prefilled in one batch."""
+        return 0 if accelerator in self.unchunked_accelerators else self.prefill_chunk

@@ -41,9 +41,28 @@ GOOGLE_HF_HOME = "/tmp"
 UPSTREAM_HF_HOME = "/data"
 
 # Quantizations whose Mixtral-style MoE runs on TGI's fused sparse kernels; the others (bitsandbytes,
-# eetq, exl2, ...) fall back to DenseMoELayer, every expert on every token (TGI layers/moe/__init__.py;
-# fused Marlin MoE for GPTQ from 2.3.1, AWQ from 2.4.0).
-SPARSE_MOE_QUANTIZE = ("none", "fp8", "gptq", "awq", "marlin")
+# eetq, exl2, marlin, ...) fall back to DenseMoELayer, every expert on every token, one expert after
+# another. At v3.3.7 SparseMoELayer.is_supported holds for unquantized and FP8 weights and for
+# GPTQ/AWQ through Marlin only when can_use_marlin_moe_gemm accepts `quantize in {"awq", "gptq"}`
+# (server/text_generation_server/layers/moe/__init__.py, layers/moe/gptq_marlin.py:29-43), so
+# QUANTIZE=marlin is not among them.
+SPARSE_MOE_QUANTIZE = ("none", "fp8", "gptq", "awq")
+
+# TGI 3.x prefills long prompts in chunks of MAX_BATCH_PREFILL_TOKENS: the router refuses
+# max_input_tokens > max_batch_prefill_tokens only when the backend does not support chunking
+# (v3.3.7 backends/v3/src/main.rs:188), and the server chunks when PREFILL_CHUNKING (default "1",
+# models/globals.py:15) and the attention is flashinfer or flashdecoding (models/model.py:73-94). The
+# launcher picks flashinfer for head_dim 64, 128 and 256 (launcher/src/main.rs:131-199), which every
+# catalog model has (tests/test_catalog.py checks it), and Mixtral, Mistral, Llama, Gemma and Qwen run
+# on FlashCausalLM, which supports chunking (flash_causal_lm.py:1214). 4096 is the launcher's own
+# fallback for MAX_BATCH_PREFILL_TOKENS (main.rs:2114-2151); stated so the plan counts what runs, and
+# it bounds how long one prefill step stalls the decode of other requests.
+PREFILL_CHUNK = 4096
+# Before Ampere (compute capability 8.0) TGI's flash-attention kernels do not load
+# (layers/attention/cuda.py: "FlashAttention only supports Ampere GPUs or newer"), the model falls
+# back off FlashCausalLM, and the prefill is not chunked: MAX_INPUT_TOKENS <= MAX_BATCH_PREFILL_TOKENS
+# again. GKE's pre-Ampere accelerators (GKE "About GPUs": T4 is sm75, V100 sm70, P100 sm60, P4 sm61).
+PRE_AMPERE = ("nvidia-tesla-t4", "nvidia-tesla-v100", "nvidia-tesla-p100", "nvidia-tesla-p4", "nvidia-tesla-k80")
 
 METRICS = ServerMetrics(
     engine="tgi",
@@ -108,10 +127,13 @@ def container(launch: Launch, image: str) -> Container:
         env["MAX_INPUT_TOKENS"] = str(launch.max_input_tokens)
         env["MAX_TOTAL_TOKENS"] = str(launch.max_total_tokens)
     if launch.max_batch_prefill_tokens:
-        # Warm-up runs one prefill of this many tokens; sized in catalog.token_plan to fit.
+        # The prefill chunk; warm-up runs one prefill of this many tokens (catalog.token_plan sizes it).
         env["MAX_BATCH_PREFILL_TOKENS"] = str(launch.max_batch_prefill_tokens)
     if launch.model != launch.served_name:
-        # Weights from a local directory: clients still name the model by its Hub id.
+        # Weights from a local directory. TGI has no served-name option: /v1/models lists MODEL_ID, the
+        # directory ("/models"; router/src/server.rs:176-186, model_id = the tokenizer path at :1730),
+        # and answers a request naming any model, echoing that name back (:1198). Clients keep sending
+        # the Hub id.
         env["HF_HUB_OFFLINE"] = "1"
     elif launch.offline:
         env["HF_HUB_OFFLINE"] = "1"
@@ -144,6 +166,10 @@ ENGINE = Engine(
     hf_home_for=hf_home_for,
     dense_moe=lambda quantize: quantize not in SPARSE_MOE_QUANTIZE,
     check_image=check_image,
+    prefill_chunk=PREFILL_CHUNK,
+    unchunked_accelerators=PRE_AMPERE,
+    lists_served_name=False,  # router/src/server.rs:176-186 lists MODEL_ID; no served-name option in 3.3.7
+    warmup_logits=True,  # the warm-up requests prefill log-probabilities (backends/v3/src/client/grpc_client.rs)
     load_time_quantize=("bitsandbytes-nf4",),  # the tutorial's
     unknown_model_quantize="bitsandbytes-nf4",  # what this project always gave TGI
 )

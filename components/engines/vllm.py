@@ -10,9 +10,13 @@ from typing import Optional
 from components.engines.base import Container, Engine, Launch
 from components.server_metrics import ServerMetrics
 
-# Out since 2026-10-17 with no patch release after it; has --shutdown-timeout (from 0.18.0) and
-# Marlin MoE kernels for AWQ and GPTQ Mixtral on sm89 (L4). Unsuffixed tags from 0.20 are CUDA 13
-# builds (vllm#42738), which need an R580 or newer driver: the ComputeClass asks GKE for its
+# 0.32.0 was uploaded to PyPI on 2026-10-18; 0.33.0 followed on 2026-11-02 (PyPI upload dates,
+# review-engines.md Minor) and is not adopted here until checked like this one. 0.32.0 has
+# --shutdown-timeout (from 0.18.0) and Marlin MoE kernels for AWQ and GPTQ Mixtral on sm89 (L4).
+# Unsuffixed tags from 0.20 are CUDA 13 builds (a maintainer in vllm-project/vllm#42738: "After
+# v0.20.0, default wheel/docker nightly version is cu130"; vllm-project/router#154: "The vLLM 0.20.0
+# release has switched to CUDA 13 for the default wheels"; the review names vllm#39878 as the
+# switching PR, not checked here), which need an R580 or newer driver: the ComputeClass asks GKE for its
 # "latest" driver when this engine runs (components/compute_class.py).
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.32.0"
 PORT = 8000  # vllm serve's default; /health and /metrics are on it too
