@@ -36,7 +36,7 @@ compute_class = ComputeClass("gpu", ComputeClassArgs(
     machine_type=s.machine.gce_machine_type, gpu_type=s.machine.accelerator, gpu_count=s.machine.gpu_count,
     flex_lead_time_seconds=s.flex_lead_time_seconds, flex_max_run_seconds=s.flex_max_run_seconds,
     active_migration=s.active_migration, driver_version=s.engine.gpu_driver,
-    local_ssd_count=s.machine.local_ssd_count if s.pod_memory.cache.medium == "local-ssd" else 0,
+    boot_disk_gb=s.gpu_boot_disk_gb,
 ), opts=on_cluster)
 
 namespace = k8s.core.v1.Namespace("llm-namespace", metadata=k8s.meta.v1.ObjectMetaArgs(name=s.namespace),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from catalog import GIB, Machine, Model, Quantization, allocatable, DAEMON_CPU, DAEMON_MEMORY_GIB
+from catalog import GIB, nodes, Machine, Model, Quantization, allocatable, DAEMON_CPU, DAEMON_MEMORY_GIB
 
 # --- throughputs and durations ---------------------------------------------------------------------
 # Cloud Storage FUSE with parallel downloads, same region, into a file cache: 0.5-1.0 GB/s per node;
@@ -25,6 +25,15 @@ HUB_GB_PER_S = 0.1
 # premium-rwo (pd-ssd) reads and writes: a baseline of about 240 MiB/s plus 0.48 MiB/s per GiB (Compute
 # Engine "Persistent Disk performance"), so about 290 MiB/s for the 100 GiB cache disk.
 PD_SSD_GB_PER_S = 0.3
+# pd-balanced (the GPU nodes' boot disk, where a file cache too big for RAM lives): a baseline of about
+# 140 MiB/s plus 0.28 MiB/s per GiB (Compute Engine "Persistent Disk performance", as the pd-ssd figure
+# above; not re-read here), so about 0.22 GB/s for a 250 GB disk: it, not the bucket, bounds the read.
+PD_BALANCED_BASE_MIB_S = 140
+PD_BALANCED_MIB_S_PER_GIB = 0.28
+
+
+def pd_balanced_gb_per_s(disk_gb: int) -> float:
+    return (PD_BALANCED_BASE_MIB_S + PD_BALANCED_MIB_S_PER_GIB * disk_gb) * 1024**2 / 1e9
 # A GPU node appears in 2-5 minutes when Spot or flex-start has capacity. Assumed: no Google figure
 # was found (a third-party blog says 3-8 min, review-engines.md B4; model-loading.md §7.1); waiting for
 # capacity is not included and is what the 20-minute provisioning budget covers.
@@ -32,6 +41,9 @@ NODE_SECONDS = 4 * 60
 # Pulling the serving image without image streaming (GKE streams only Artifact Registry images:
 # cloud.google.com/kubernetes-engine/docs/how-to/image-streaming; both images come from Docker Hub or
 # ghcr.io). Per engine, as (seconds, basis):
+# What the image takes on the node's disk once unpacked: vLLM 28.6 GB (vllm-project/vllm#22377); TGI
+# assumed 20 GB (about 8 GB compressed by third-party accounts, unverified; unpacked at 2.5x).
+IMAGE_UNPACKED_GB = {"vllm": 28.6, "tgi": 20.0}
 IMAGE_PULL = {
     # vllm/vllm-openai is about 12 GB to download (vllm-project/vllm#27154, 2025-10) and 28.6 GB unpacked
     # (vllm-project/vllm#22377, 2025-12): the review's 3-5 minutes; 4 assumed, no pull was timed here.
@@ -62,12 +74,11 @@ SIDECAR_MEMORY_GIB = 2
 # Host memory the engine needs besides any file cache: assumption, 4 GiB plus 10% of the checkpoint
 # (Python, tokenizer, CUDA and NCCL host buffers, the shards' reading of the files).
 SERVER_BASE_MEMORY_GIB = 4
-LOCAL_SSD_GIB = 375
 
 
 @dataclass(frozen=True)
 class FileCache:
-    medium: str  # "memory", "local-ssd" or "none"
+    medium: str  # "memory", "disk" (the node's boot disk) or "none"
     size_gib: int  # what the cache volume may hold (0 for none)
     reason: str
 
@@ -77,6 +88,28 @@ class PodMemory:
     server_cpu: int
     server_memory_gib: int  # the server container's request (= limit)
     cache: FileCache
+
+
+# The server's writable HF_HOME in bucket mode (caches the engine writes, no weights), an emptyDir the
+# container requests.
+WORK_DIR_GIB = 10
+
+
+def server_ephemeral_gib(cache: "FileCache", source: str) -> dict[str, int]:
+    """The ephemeral storage the server pod requests: the container's work directory (bucket mode) and
+    the FUSE sidecar's, which holds a disk file cache beside the webhook's default buffer."""
+    container = WORK_DIR_GIB if source == "bucket" else 0
+    sidecar = cache.size_gib + nodes.SIDECAR_EPHEMERAL_GIB if cache.medium == "disk" else 0
+    return {"container": container, "sidecar": sidecar}
+
+
+def gpu_boot_disk_gb(cache: "FileCache", source: str, engine: str) -> int:
+    """The GPU nodes' boot disk: room for the server pod's ephemeral requests (the sidecar's default
+    when it asks for none) and, beside them, the unpacked serving image."""
+    asked = server_ephemeral_gib(cache, source)
+    sidecar = asked["sidecar"] or (nodes.SIDECAR_EPHEMERAL_GIB if source == "bucket" else 0)
+    image = IMAGE_UNPACKED_GB.get(engine, max(IMAGE_UNPACKED_GB.values())) * 1e9 / GIB
+    return nodes.gpu_boot_disk_gb(asked["container"] + sidecar + image)
 
 
 def checkpoint_gib(model: Model) -> float:
@@ -103,11 +136,16 @@ def pod_memory(model: Model, machine: Machine, source: str) -> PodMemory:
         if model.checkpoint_gb and size + need <= memory:
             cache = FileCache("memory", size, f"the {model.checkpoint_gb:.0f} GB checkpoint fits in RAM beside the server")
             memory -= size
-        elif model.checkpoint_gb and machine.local_ssd_count and size <= machine.local_ssd_count * LOCAL_SSD_GIB:
-            cache = FileCache("local-ssd", size, f"{model.checkpoint_gb:.0f} GB does not fit in RAM beside the server; "
-                                                 f"{machine.local_ssd_count} Local SSD(s) asked through the ComputeClass")
+        elif model.checkpoint_gb:
+            # On the node's ephemeral storage, the boot disk, sized for it (catalog/nodes.gpu_boot_disk_gb)
+            # and requested by the sidecar so the scheduler counts it. Not Local SSD: whether GKE backs
+            # ephemeral storage with a ComputeClass's storage.localSSDCount (rather than attaching raw
+            # block devices) is documented nowhere we could find, and a cache that is not where the
+            # scheduler thinks it is gets the pod evicted on every cold start.
+            cache = FileCache("disk", size, f"{model.checkpoint_gb:.0f} GB does not fit in RAM beside the server; "
+                                            "on the node's boot disk, sized for it")
         else:
-            cache = FileCache("none", 0, "no room in RAM and no Local SSD on this machine: every read goes to the bucket")
+            cache = FileCache("none", 0, "a checkpoint of unknown size: no cache, every read goes to the bucket")
     if memory < need:
         raise ValueError(f"the server needs about {need} GiB of host memory and {machine.name} leaves {memory} GiB")
     return PodMemory(cpu, memory, cache)
@@ -120,14 +158,20 @@ class Step:
     basis: str
 
 
-def cold_start(model: Model, quantize: Quantization, source: str, engine: str = "tgi") -> list[Step]:
+def cold_start(model: Model, quantize: Quantization, source: str, engine: str = "tgi", cache_disk_gb: int = 0) -> list[Step]:
     """What one replica on a new node goes through before it serves (capacity assumed available).
-    Each step's basis says where its figure comes from, or that it is assumed and why."""
+    Each step's basis says where its figure comes from, or that it is assumed and why. `cache_disk_gb`:
+    the file cache is on a boot disk of that size, whose write speed may bound the read."""
     gb = model.checkpoint_gb
     pull_seconds, pull_basis = IMAGE_PULL.get(engine, IMAGE_PULL["tgi"])
     steps = [Step("GPU node boot and driver", NODE_SECONDS, "assumed: 2-5 min with capacity, no Google figure"),
              Step("image pull", pull_seconds, pull_basis)]
-    if source == "bucket":
+    if source == "bucket" and cache_disk_gb and pd_balanced_gb_per_s(cache_disk_gb) < BUCKET_GB_PER_S:
+        rate = pd_balanced_gb_per_s(cache_disk_gb)
+        steps.append(Step(f"read {gb:.1f} GB from the bucket", gb / rate,
+                          f"sourced: bounded by the file cache's {cache_disk_gb} GB pd-balanced boot disk, about "
+                          f"{rate:.2f} GB/s (Persistent Disk performance), below FUSE's {BUCKET_GB_PER_S} GB/s"))
+    elif source == "bucket":
         steps.append(Step(f"read {gb:.1f} GB from the bucket", gb / BUCKET_GB_PER_S,
                           f"sourced: Cloud Storage FUSE parallel downloads, {BUCKET_GB_PER_S} GB/s, the low end of Google's "
                           f"0.5-1.0 GB/s (no G2 measurement)"))

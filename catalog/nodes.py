@@ -42,6 +42,9 @@ BOOT_DISK_TYPE = "pd-balanced"
 # 28.6 GB unpacked: vllm-project/vllm#22377) beside the pods' own files when no Local SSD backs them.
 SYSTEM_BOOT_DISK_GB = 100
 GPU_BOOT_DISK_GB = 200
+GPU_BOOT_DISK_STEP_GB = 50
+# The webhook's default ephemeral request for the FUSE sidecar's own buffers (see SIDECAR_DEFAULTS).
+SIDECAR_EPHEMERAL_GIB = 5
 
 # A Local SSD is 375 GiB (Compute Engine "About Local SSD disks").
 LOCAL_SSD_GIB = 375
@@ -56,6 +59,15 @@ def boot_disk_ephemeral_gib(disk_gb: float) -> float:
     fs = boot_disk_filesystem_gib(disk_gb)
     reserved = min(0.5 * disk_gb, 6 + 0.35 * disk_gb, 100)
     return fs - reserved - EVICTION_SHARE * fs
+
+
+def gpu_boot_disk_gb(need_gib: float) -> int:
+    """The smallest GPU boot disk (GPU_BOOT_DISK_GB, then 50 GB steps) whose allocatable ephemeral
+    storage, after GKE's DaemonSets, holds `need_gib` (what the server pod requests, plus its image)."""
+    disk = GPU_BOOT_DISK_GB
+    while boot_disk_ephemeral_gib(disk) - daemon_requests(gpu_node=True)[2] < need_gib:
+        disk += GPU_BOOT_DISK_STEP_GB
+    return disk
 
 
 def local_ssd_ephemeral_gib(count: int) -> float:

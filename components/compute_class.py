@@ -26,7 +26,6 @@ class ComputeClassArgs:
     flex_lead_time_seconds: int = 3600
     flex_max_run_seconds: Optional[int] = None
     active_migration: bool = False
-    local_ssd_count: int = 0  # Local SSDs for the node's ephemeral storage (the weights' file cache)
     boot_disk_type: str = BOOT_DISK_TYPE
     boot_disk_gb: int = GPU_BOOT_DISK_GB
     driver_version: str = "default"  # GKE's GPU driver: default, or latest for images built on newer CUDA
@@ -40,14 +39,11 @@ def priority(tier: str, args: ComputeClassArgs) -> dict:
         "gpu": {"type": args.gpu_type, "count": args.gpu_count, "driverVersion": args.driver_version},
     }
     # Stated on every rung rather than left to the cluster's NAP defaults: G2 (L4) does not boot on
-    # pd-standard, and the disk must hold the serving image (catalog/nodes.py).
+    # pd-standard, and the disk must hold the serving image and the pod's ephemeral storage, a file
+    # cache included (catalog/loading.gpu_boot_disk_gb). No Local SSD: whether storage.localSSDCount
+    # backs ephemeral storage or attaches raw block devices is not documented (catalog/loading.py).
     # compute-class-api types.go: priorities[].storage.bootDiskType (enum), bootDiskSize (GB, >= 10).
     rung["storage"] = {"bootDiskType": args.boot_disk_type, "bootDiskSize": args.boot_disk_gb}
-    if args.local_ssd_count:
-        # G2 nodes get no Local SSD unless the pool asks (model-loading.md §5); with it, emptyDir volumes
-        # (the Cloud Storage FUSE file cache) live on SSD instead of the boot disk.
-        # compute-class-api types.go: priorities[].storage.localSSDCount.
-        rung["storage"]["localSSDCount"] = args.local_ssd_count
     if tier == "spot":
         rung["spot"] = True
     elif tier == "flex-start":

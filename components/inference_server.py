@@ -9,6 +9,8 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from catalog.loading import WORK_DIR_GIB  # HF_HOME in bucket mode: caches the engine writes, no weights
+from catalog.nodes import SIDECAR_EPHEMERAL_GIB
 from components.engines import Engine, Launch
 from components.model_store import CSI_DRIVER, sidecar_annotations
 
@@ -56,7 +58,6 @@ class InferenceServerArgs:
 
 
 MODEL_PATH = "/models"  # where the bucket's prefix is mounted, read-only; the engine's model path
-WORK_DIR_GIB = 10  # HF_HOME in bucket mode: caches the engine writes, no weights
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class BucketWeights:
     bucket_name: pulumi.Input[str]
     prefix: str  # <model id>/<revision>
     service_account: pulumi.Input[str]  # the Kubernetes ServiceAccount allowed to read the bucket
-    cache_medium: str  # "memory", "local-ssd" or "none" (catalog.loading.pod_memory)
+    cache_medium: str  # "memory", "disk" (the node's boot disk) or "none" (catalog.loading.pod_memory)
     cache_gib: int
     sidecar_cpu: int
     sidecar_memory_gib: int
@@ -105,11 +106,16 @@ def weight_volumes(weights: BucketWeights) -> list[k8s.core.v1.VolumeArgs]:
     ]
     if weights.cache_medium != "none":
         # The sidecar takes a pod volume of this name as its file cache (CSI pkg/webhook/sidecar_spec.go):
-        # RAM for the best parallel-download speed, else the node's ephemeral storage, which the
-        # ComputeClass puts on Local SSD.
+        # RAM for the best parallel-download speed, else the node's ephemeral storage (its boot disk,
+        # sized for it), which the sidecar requests so the scheduler counts it (sidecar_ephemeral_gib).
         volumes.append(k8s.core.v1.VolumeArgs(name="gke-gcsfuse-cache", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
             medium="Memory" if weights.cache_medium == "memory" else None, size_limit=f"{weights.cache_gib}Gi")))
     return volumes
+
+
+def sidecar_ephemeral_gib(weights: BucketWeights) -> int:
+    """A disk file cache plus the webhook's default buffer; 0 (the webhook's default) otherwise."""
+    return weights.cache_gib + SIDECAR_EPHEMERAL_GIB if weights.cache_medium == "disk" else 0
 
 
 def rollout_seconds(replicas: int, replica_budget_seconds: int) -> int:
@@ -300,6 +306,9 @@ class InferenceServer(pulumi.ComponentResource):
             env.append(from_secret(engine.api_key_env, args.api_key_key))
 
         quantity = {"cpu": str(args.cpu), "memory": f"{args.memory_gib}Gi", "nvidia.com/gpu": str(args.gpus)}
+        # The work directory's emptyDir is requested (not limited: a pod-level limit would also count
+        # the container's own layer and evict it), so the scheduler keeps room for it.
+        requests = {**quantity, "ephemeral-storage": f"{WORK_DIR_GIB}Gi"} if args.weights else quantity
         container = k8s.core.v1.ContainerArgs(
             name="llm",
             image=args.image,
@@ -308,7 +317,7 @@ class InferenceServer(pulumi.ComponentResource):
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=engine.port, protocol="TCP")],
             env=env,
             # Requests = limits: the pod owns the node's GPUs and the memory it needs is known.
-            resources=k8s.core.v1.ResourceRequirementsArgs(requests=quantity, limits=quantity),
+            resources=k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=quantity),
             # Download, shard load and warm-up come before the port opens. Until this passes no
             # other probe runs; its budget is the cold-start budget.
             startup_probe=probe(engine.health_path, STARTUP_PROBE_PERIOD, math.ceil(args.startup_seconds / STARTUP_PROBE_PERIOD)),
@@ -338,9 +347,12 @@ class InferenceServer(pulumi.ComponentResource):
                 # A RAM file cache lives in a memory emptyDir, charged to the pod: it is part of the
                 # sidecar's memory request, so the scheduler counts it and the kubelet does not pick
                 # this pod first under memory pressure.
+                # A disk cache is in the sidecar's ephemeral request for the same reason: a node without
+                # room for it is refused up front, not evicted mid-load.
                 annotations=None if weights is None else sidecar_annotations(
                     weights.sidecar_cpu,
-                    weights.sidecar_memory_gib + (weights.cache_gib if weights.cache_medium == "memory" else 0))),
+                    weights.sidecar_memory_gib + (weights.cache_gib if weights.cache_medium == "memory" else 0),
+                    ephemeral_gib=sidecar_ephemeral_gib(weights))),
             spec=k8s.core.v1.PodSpecArgs(
                 # On the pod template (the tutorial put it on the Deployment spec, which the API
                 # rejects), and alone: GKE rejects gke-spot or gke-accelerator selectors beside it.

@@ -92,11 +92,13 @@ def _class_nodes(obj: dict, default_disk_gb: int) -> list[nodes.Node]:
     found = []
     for (machine_type, gpu_type, gpus, disk, ssds), rungs in shapes.items():
         machine = _gpu_machine(machine_type, gpu_type)
-        storage = f"{ssds} Local SSD(s) for ephemeral storage" if ssds else f"{disk} GB boot disk"
+        # Only the boot disk is counted: whether GKE backs ephemeral storage with a rung's Local SSDs
+        # is undocumented (catalog/loading.py), so a pod must fit without them.
+        storage = f"{disk} GB boot disk" + (f" (+{ssds} Local SSD(s), not counted)" if ssds else "")
         which = "priority" if len(rungs) == 1 else "priorities"
         found.append(nodes.Node(
             f"{obj['metadata']['name']} {which} {', '.join(map(str, rungs))}: {machine_type}, {storage}",
-            machine.vcpus, machine.memory_gb, disk, ssds, gpu_node=True, gpus=gpus or machine.gpu_count))
+            machine.vcpus, machine.memory_gb, disk, 0, gpu_node=True, gpus=gpus or machine.gpu_count))
     return found
 
 

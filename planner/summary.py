@@ -35,8 +35,8 @@ def ladder(s: Settings) -> list[str]:
                      f"{_money(price.per_hour):>16} {cost}  {price.source}")
     lines.append(f"  GPU nodes only (system pool and control plane extra); prices from {catalog.PRICE_SOURCE}"
                  + (", not your region" if not s.region.startswith("us-central1") else ""))
-    if s.pod_memory.cache.medium == "local-ssd":
-        lines.append(f"  plus {m.local_ssd_count} Local SSD(s) of 375 GiB per GPU node for the weights' file cache (not priced here)")
+    lines.append(f"  GPU nodes boot from a {s.gpu_boot_disk_gb} GB pd-balanced disk (the serving image and the pod's "
+                 "ephemeral storage; not priced here)")
     return lines
 
 

@@ -94,6 +94,7 @@ class Settings:
     bucket_existing: bool
     model_revision: str
     pod_memory: catalog.loading.PodMemory
+    gpu_boot_disk_gb: int  # the GPU nodes' boot disk: the serving image and the pod's ephemeral storage
     max_input_tokens: int
     max_total_tokens: int
     max_prefill_tokens: int
@@ -126,7 +127,8 @@ class Settings:
 
     @property
     def cold_start(self) -> list[catalog.loading.Step]:
-        return catalog.loading.cold_start(self.model, self.quantize, self.weight_source, self.engine.name)
+        return catalog.loading.cold_start(self.model, self.quantize, self.weight_source, self.engine.name,
+                                          _cache_disk(self.pod_memory, self.gpu_boot_disk_gb))
 
     @property
     def weights_prefix(self) -> str:
@@ -150,6 +152,11 @@ class Settings:
 
 
 NODE_PROVISIONING_SECONDS = 20 * 60
+
+
+def _cache_disk(memory: catalog.loading.PodMemory, boot_disk_gb: int) -> int:
+    """The boot disk's size when the file cache lives on it (its speed bounds the read), else 0."""
+    return boot_disk_gb if memory.cache.medium == "disk" else 0
 
 def _capacity(r: Reader, machine: catalog.Machine) -> tuple[str, ...]:
     fix = f"give an ordered list from {_names(TIERS)}, e.g. [spot, flex-start]"
@@ -306,7 +313,8 @@ def load() -> Settings:
         memory = catalog.loading.pod_memory(model, machine, weight_source)
     except ValueError as e:
         raise ConfigError("machineType", machine.name, str(e), "use a machine with more memory") from None
-    estimate = catalog.loading.cold_start(model, quantize, weight_source, engine.name)
+    boot_disk = catalog.loading.gpu_boot_disk_gb(memory.cache, weight_source, engine.name)
+    estimate = catalog.loading.cold_start(model, quantize, weight_source, engine.name, _cache_disk(memory, boot_disk))
     # A model of unknown size has no estimate: the budget the project used before it had one.
     derived_minutes = catalog.loading.startup_budget_seconds(estimate) // 60 if model.checkpoint_gb else 45
     startup = r.integer("startupTimeoutMinutes", 0, 0, 600, "give the model's cold-start budget in minutes, or 0 to derive it from the estimate") or derived_minutes
@@ -404,6 +412,7 @@ def load() -> Settings:
         bucket_existing=bool(r.raw("modelBucket")),
         model_revision=revision,
         pod_memory=memory,
+        gpu_boot_disk_gb=boot_disk,
         max_input_tokens=max_input,
         max_total_tokens=total,
         max_prefill_tokens=(plan.max_prefill if chunk else max(plan.max_prefill, max_input)) if plan.max_prefill else 0,

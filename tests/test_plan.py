@@ -50,14 +50,14 @@ def test_rendered_compute_class_is_the_tutorials(tmp_path, capsys):
     _, _, _, files = plan(tmp_path, capsys)
     cc = yaml.safe_load(next((files / "k8s").glob("*computeclass*.yaml")).read_text())
     assert [("spot" in p, "flexStart" in p) for p in cc["spec"]["priorities"]] == [(True, False), (False, True)]
-    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 2400  # an int again (derived)
+    assert cc["spec"]["priorities"][1]["flexStart"]["nodeRecycling"]["leadTimeSeconds"] == 2700  # an int again (derived)
 
 
 def test_summary_shows_ladder_prices_fit_and_endpoint(tmp_path, capsys):
     _, out, _, _ = plan(tmp_path, capsys, "prod")
     assert "1  spot        g2-standard-24" in out and "$0.80" in out and "$1.60" in out  # 2 replicas
     assert "assumption: on-demand less 53%" in out
-    assert "plus 2 Local SSD(s) of 375 GiB per GPU node" in out  # bf16 Mixtral's file cache
+    assert "GPU nodes boot from a 300 GB pd-balanced disk" in out  # bf16 Mixtral's file cache lives there
     assert "3  on-demand" in out and "$4.00" in out
     assert "weights 24.5 GB" in out and "MAX_INPUT_TOKENS 31744, MAX_TOTAL_TOKENS 32768" in out
     # TGI 3 chunks the prefill; bitsandbytes Mixtral's dense MoE runs its experts one after another

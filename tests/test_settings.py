@@ -23,7 +23,7 @@ BAD = [
     ({"model": "Qwen/Qwen2.5-7B-Instruct", "machineType": "g2-standard-96"}, "machineType", "does not divide the 28 attention heads"),
     ({"flexStartLeadTimeSeconds": -1}, "flexStartLeadTimeSeconds", "outside 0..604800"),
     ({"flexStartLeadTimeSeconds": 604801}, "flexStartLeadTimeSeconds", "outside 0..604800"),
-    ({"flexStartLeadTimeSeconds": 960}, "flexStartLeadTimeSeconds", "start-up budget is 960 s"),
+    ({"flexStartLeadTimeSeconds": 1380}, "flexStartLeadTimeSeconds", "start-up budget is 1380 s"),
     ({"flexStartMaxRunDurationSeconds": 600}, "flexStartMaxRunDurationSeconds", "not longer than the recycling lead time"),
     ({"startupTimeoutMinutes": 1}, "startupTimeoutMinutes", "below 5 minutes no model loads"),
     ({"exposure": "everywhere"}, "exposure", "unknown exposure"),
