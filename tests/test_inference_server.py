@@ -132,7 +132,7 @@ def test_tgi_drain_is_set_only_where_the_launcher_has_it():
     # GRACEFUL_TERMINATION_TIMEOUT exists from TGI 3.2.2; an older router stops at SIGTERM.
     new = env_of(evaluate(image="ghcr.io/huggingface/text-generation-inference:3.3.7"))
     old = env_of(evaluate(image="ghcr.io/huggingface/text-generation-inference:3.2.1"))
-    assert new["GRACEFUL_TERMINATION_TIMEOUT"] == "20"
+    assert new["GRACEFUL_TERMINATION_TIMEOUT"] == "9"  # 5 s preStop + 9 s drain < the 15 s a Spot node gives
     assert "GRACEFUL_TERMINATION_TIMEOUT" not in old
 
 

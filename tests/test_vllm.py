@@ -39,7 +39,7 @@ def test_flags_serve_the_bucket_copy_under_the_hub_name_with_derived_limits():
     assert a["max-model-len"] == str(s.max_total_tokens) == "32768"
     assert a["max-num-batched-tokens"] == "2048"
     assert a["gpu-memory-utilization"] == "0.90"  # 1 - the catalog's 10% runtime overhead
-    assert a["shutdown-timeout"] == "20"  # drain on SIGTERM instead of aborting (default 0)
+    assert a["shutdown-timeout"] == "9"  # drain on SIGTERM instead of aborting (default 0), inside Spot's 15 s
     assert (a["host"], a["port"]) == ("0.0.0.0", "8000")
 
 
@@ -82,7 +82,7 @@ def test_shutdown_timeline_fits_the_grace_period_and_spot_notice():
     ev = vllm()
     prestop = int(container(ev)["lifecycle"]["preStop"]["exec"]["command"][1])
     drain = int(args_of(ev)["shutdown-timeout"])
-    assert prestop < 15 and prestop + drain < pod_spec(ev)["terminationGracePeriodSeconds"] == 30
+    assert prestop < 15 and prestop + drain < pod_spec(ev)["terminationGracePeriodSeconds"] == 15
 
 
 def test_shared_memory_and_usage_stats_off():

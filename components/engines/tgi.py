@@ -140,16 +140,19 @@ def container(launch: Launch, image: str) -> Container:
     return Container(command=None, args=[], env=env)
 
 
-# Shutdown timing. On a Spot reclaim GKE gives non-system pods about 15 s of the 30 s notice (GKE
-# "Spot VMs": graceful shutdown); a longer terminationGracePeriodSeconds does not buy more there.
+# Shutdown timing. On a Spot reclaim GKE gives non-system pods 15 s of the 30 s notice (GKE "Spot
+# VMs": graceful shutdown, 15 s for pods then 15 s for critical system pods); a longer
+# terminationGracePeriodSeconds does not buy more there. GKE can raise the node's window to 120 s
+# (kubeletConfig.shutdownGracePeriodSeconds), but only from control plane 1.35.0-gke.1171000, in
+# Preview, Standard, Spot only (GKE "Customize node system configuration"); the REGULAR channel may
+# not be there, so the whole timeline fits the default 15 s, the same for every kind of stop:
 #   0 s   pod marked terminating; endpoints controller starts removing it from the Service
 #   0-5 s preStop pause: kube-proxy and load balancers stop sending new requests before TGI stops
 #   5 s   SIGTERM to the launcher, which passes it to the router: it stops accepting and drains in-flight
-#         requests for up to GRACEFUL_TERMINATION_TIMEOUT (20 s here; TGI 3.2.2+; an older image
+#         requests for up to GRACEFUL_TERMINATION_TIMEOUT (9 s here; TGI 3.2.2+; an older image
 #         given with `image` drains with no limit of its own, launcher/src/main.rs@v2.4.0, until the kill)
-#   15 s  on Spot, the node shuts down: requests still running are cut, clients retry on another replica
-#   25 s  elsewhere (roll-outs, drains, flex-start ends): the drain has ended, 5 s before the SIGKILL
-#   30 s  SIGKILL
+#   14 s  the drain has ended: requests still running are cut, clients retry on another replica
+#   15 s  SIGKILL (and, on Spot, the node shuts down)
 ENGINE = Engine(
     name="tgi",
     title="Text Generation Inference",
@@ -160,8 +163,8 @@ ENGINE = Engine(
     token_envs=(TOKEN_ENV, LEGACY_TOKEN_ENV),
     api_key_env=API_KEY_ENV,
     prestop_seconds=5,
-    drain_seconds=20,
-    grace_seconds=30,
+    drain_seconds=9,
+    grace_seconds=15,
     container=container,
     hf_home_for=hf_home_for,
     dense_moe=lambda quantize: quantize not in SPARSE_MOE_QUANTIZE,

@@ -80,7 +80,7 @@ def check_image(image: str, exposure: str) -> Optional[str]:
     return None
 
 
-# Same 30 s timeline as TGI (components/engines/tgi.py): Spot gives the pod about 15 s, and
+# Same 15 s timeline as TGI (components/engines/tgi.py): Spot gives the pod 15 s, and
 # --shutdown-timeout makes vLLM finish running requests within the drain instead of aborting them.
 # During the drain /health stays 200 (the engine is alive), so the preStop pause is what takes the
 # pod out of the Service before SIGTERM.
@@ -94,8 +94,8 @@ ENGINE = Engine(
     token_envs=TOKEN_ENVS,
     api_key_env=API_KEY_ENV,
     prestop_seconds=5,
-    drain_seconds=20,
-    grace_seconds=30,
+    drain_seconds=9,
+    grace_seconds=15,
     container=container,
     hf_home_for=lambda image: HF_HOME,
     dense_moe=lambda quantize: False,  # fused MoE kernels for every quantization it accepts
