@@ -62,6 +62,7 @@ class Options:
     replace_on_changes: tuple[str, ...] = ()
     custom_timeouts: Optional[dict] = None
     depends_on: tuple[str, ...] = ()
+    parent: str = ""  # "type::name" of the parent component ("" for the stack itself): part of the URN
 
 
 @dataclass
@@ -80,6 +81,17 @@ class Evaluation:
         found = self.of_type(type_)
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
+
+    def urns(self) -> list[str]:
+        """Each resource's URN as Pulumi forms it: its parents' types, its own type, and its name.
+        A change here is a delete and a create on a stack that already exists."""
+        by_label = {f"{r.type}::{r.name}": r for r in self.resources}
+
+        def chain(r: Recorded) -> str:
+            parent = by_label.get(r.opts.parent)
+            return f"{chain(parent)}${r.type}" if parent else r.type
+
+        return sorted(f"{chain(r)}::{r.name}" for r in self.resources)
 
     def k8s_objects(self) -> list[Recorded]:
         return [r for r in self.resources if r.custom and r.type.startswith("kubernetes:") and "apiVersion" in r.inputs]
@@ -129,6 +141,7 @@ class _Recorder(pulumi.runtime.Mocks):
                 "create": timeouts.create, "update": timeouts.update, "delete": timeouts.delete},
             depends_on=tuple(_dependency_label(d) for d in (o.depends_on or [])
                              if isinstance(d, pulumi.Resource)),
+            parent=_dependency_label(o.parent) if o.parent is not None and getattr(o.parent, "_type", "") != "pulumi:pulumi:Stack" else "",
         )
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
