@@ -130,8 +130,14 @@ class Run:
                 except RequestFailed as e:
                     raise self._failed("models", e) from None
             served = listing.model if listing else None
+            path_listed = served is not None and served.startswith("/")
+            if path_listed:
+                # TGI lists MODEL_ID, a directory in bucket mode ("/models"), and answers any name
+                # (router/src/server.rs@v3.3.7): the model's own id reads better in the report.
+                served = None
             self.model = o.model or served or self.ladder.model
             source = ("--model" if o.model else "/v1/models" if served
+                      else f"stack {o.stack} config; /v1/models lists the path {listing.model}" if path_listed
                       else f"stack {o.stack} config; /v1/models: {listing.problem if listing else 'not asked'}")
             out.print(f"  model        {self.model} (from {source})")
 

@@ -38,6 +38,7 @@ class Behaviour:
     models_status: int = 200  # of /v1/models (401: a key the route wants; 404: not served)
     max_model_len: Optional[int] = None  # listed on /v1/models as vLLM does
     v1_health: bool = False  # also answer /v1/health 200, as llama.cpp's server does
+    listed_id: Optional[str] = None  # the id /v1/models lists instead of MODEL (TGI lists its MODEL_ID path)
 
 
 @dataclass
@@ -129,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/v1/models" and b.models and b.models_status != 200:
             self._error(b.models_status)
         elif self.path == "/v1/models" and b.models:
-            card = {"id": MODEL, "object": "model"}
+            card = {"id": b.listed_id or MODEL, "object": "model"}
             if b.max_model_len is not None:
                 card["max_model_len"] = b.max_model_len
             self._json(200, {"object": "list", "data": [card]})

@@ -671,6 +671,14 @@ def test_a_404_on_v1_models_says_the_model_name_is_the_stacks_guess(llm, smoke):
     assert model_line.endswith("(from stack dev config; /v1/models: HTTP 404)")
 
 
+def test_a_path_listed_on_v1_models_is_reported_as_the_stacks_model(llm, smoke):
+    # TGI in bucket mode lists MODEL_ID, the mount path "/models", and answers any model name.
+    o = smoke("--url", llm(listed_id="/models").url, *FAST)
+    assert o.code == 0, o.err
+    model_line = next(line for line in o.out.splitlines() if line.strip().startswith("model "))
+    assert model_line.endswith("mistralai/Mixtral-8x7B-Instruct-v0.1 (from stack dev config; /v1/models lists the path /models)")
+
+
 def test_a_url_ending_in_v1_is_refused_before_any_request(llm, smoke):
     # llama.cpp's server answers /v1/health, so /v1 would pass readiness and 404 on /v1/v1/...
     server = llm(v1_health=True)
