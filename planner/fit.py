@@ -59,6 +59,7 @@ def _amount(resource: str, value: float) -> str:
 class Cluster:
     """The kinds of node the rendered plan describes."""
     system: Optional[nodes.Node] = None
+    system_labels: dict[str, str] = field(default_factory=dict)
     classes: dict[str, list[nodes.Node]] = field(default_factory=dict)
 
 
@@ -109,6 +110,7 @@ def cluster_of(k8s_objects: list[dict], gcp_resources: list[dict]) -> Cluster:
     for r in gcp_resources:
         if r["type"] == "gcp:container/nodePool:NodePool":
             found.system = _system_node(r["inputs"])
+            found.system_labels = dict((r["inputs"].get("nodeConfig") or {}).get("labels") or {})
         if r["type"] == "gcp:container/cluster:Cluster":
             defaults = ((r["inputs"].get("clusterAutoscaling") or {}).get("autoProvisioningDefaults") or {})
             nap_disk = int(defaults.get("diskSize") or nap_disk)
@@ -170,6 +172,12 @@ def check(k8s_objects: list[dict], gcp_resources: list[dict]) -> tuple[list[PodF
                 problems.append(f"{pod} selects ComputeClass {selector[COMPUTE_CLASS_LABEL]}, which the plan does not create")
                 continue
         elif cluster.system is not None:
+            wanted = {k: v for k, v in selector.items() if cluster.system_labels.get(k) != v}
+            if wanted:
+                have = ", ".join(f"{k}={v}" for k, v in cluster.system_labels.items()) or "no labels"
+                problems.append(f"{pod} selects nodes labelled {', '.join(f'{k}={v}' for k, v in wanted.items())}; "
+                                f"the system pool's nodes carry {have}")
+                continue
             targets = [cluster.system]
         else:
             problems.append(f"{pod}: no node pool in the plan for it to land on")

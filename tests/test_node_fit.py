@@ -133,3 +133,42 @@ def test_every_stack_prints_each_pods_headroom_and_fits(tmp_path, capsys, stack)
     assert "Job model-loader (+ Cloud Storage FUSE sidecar) on system pool e2-standard-4, 100 GB boot disk" in section
     assert "headroom" in section and "DOES NOT FIT" not in section
     assert "every pod fits its node" in out
+
+
+def test_a_pod_that_does_not_fit_fails_the_plan_with_one_line(tmp_path, capsys, monkeypatch):
+    # A server work directory of 500 GiB cannot fit a 300 GB boot disk: the plan must say so and exit 1.
+    # 597.01 = 500 work + 92 cache + 5 sidecar + 10 MiB prefetch sidecar; 162.02 = the 300 GB disk's.
+    from components import inference_server
+
+    monkeypatch.setattr(inference_server, "WORK_DIR_GIB", 500)
+    code, out, _, _ = plan(tmp_path, capsys, "dev")
+    assert code == 1
+    assert ("Deployment llm does not fit its node (dws-model-inference-class priorities 1, 2: g2-standard-24, "
+            "300 GB boot disk): ephemeral-storage needs 597.01 GiB, the node has 162.02 GiB allocatable "
+            "(after GKE's DaemonSets)") in out
+    assert "every pod fits its node" not in out and "Validation: FAILED" in out
+
+
+def test_a_system_pod_must_select_the_system_pools_nodes_or_none():
+    # A selector no pool's nodes carry leaves the pod Pending: the plan names it.
+    pod = job({"cpu": "1"}, {"cloud.google.com/gke-nodepool": "nowhere"})
+    _, problems = fit.check([pod], [{**SYSTEM_POOL, "inputs": {**SYSTEM_POOL["inputs"], "nodeConfig": {
+        **SYSTEM_POOL["inputs"]["nodeConfig"], "labels": {"llm-serving/role": "system"}}}}])
+    assert problems == ["Job probe selects nodes labelled cloud.google.com/gke-nodepool=nowhere; the system pool's nodes "
+                        "carry llm-serving/role=system"]
+
+
+@pytest.mark.parametrize("machine, fits", [
+    ("e2-highcpu-4", False),  # 4 cores, but 1.7 GiB left for the loader's 4
+    ("e2-standard-4", True),
+])
+def test_system_machine_boundary_for_the_loader(machine, fits):
+    from conftest import evaluate
+    import settings
+
+    if fits:
+        assert evaluate(systemMachineType=machine).result["s"].system_machine_type == machine
+    else:
+        with pytest.raises(settings.ConfigError) as error:
+            evaluate(systemMachineType=machine)
+        assert "the model loader needs 4 GiB of memory and a e2-highcpu-4 node leaves 1.73" in str(error.value)
