@@ -36,11 +36,16 @@ the VM exists (boot and model load included) until it goes; waiting for capacity
   replacement is requested `flex_lead_time_seconds` before the end through the ladder, and the
   replica keeps serving if the replacement is loaded by then (the project derives the lead time so
   that it is); the overlap is billed on both nodes.
-- **On-demand** nodes are never reclaimed here; without active migration a replica that fell back to
-  on-demand stays there ("Without ActiveMigration: old-spec nodes persist until rescheduled (rollout,
-  drain, preemption)", google/skills@1af7775 gke-compute-classes/references/compute-class-lifecycle.md;
-  roll-outs, node upgrades and host maintenance are not modelled), which is what such a ladder costs
-  in the long run.
+- **On-demand** nodes are never reclaimed; without active migration a replica that fell back to
+  on-demand stays there until its node is rescheduled ("Without ActiveMigration: old-spec nodes
+  persist until rescheduled (rollout, drain, preemption)", google/skills@1af7775
+  gke-compute-classes/references/compute-class-lifecycle.md).
+- **Node recreation**: every GPU node, whatever its tier, is recreated at `node_recreations_per_month`
+  (GKE node auto-upgrades, and Compute Engine host maintenance, which GPU VMs cannot live-migrate
+  through: GKE "Manage disruption to GKE nodes that don't live migrate"). The replica goes down for a
+  recovery and its new node walks the ladder from the top, so a replica on on-demand returns to Spot
+  at its next recreation when Spot is obtainable: what a Spot-first ladder with an on-demand rung
+  costs in the long run.
 - **Active migration** (`optimizeRulePriority`) moves a replica on a lower rung back to Spot once
   Spot has been obtainable in its region for `migration_delay_minutes` (GKE publishes no cadence:
   assumed). The project's README says the move evicts the pod, so it costs one full recovery of
@@ -102,6 +107,7 @@ class Assumptions:
     flex_start_queue_minutes: float
     fallback_backoff_minutes: float
     migration_delay_minutes: float
+    node_recreations_per_month: float = 0.0
 
     @property
     def correlated(self) -> bool:
@@ -163,7 +169,8 @@ def replica_availability(rate_per_hour: float, recovery_hours: float) -> float:
 
 
 def exact(design: Design, a: Assumptions) -> bool:
-    """Whether the closed form is exact for this design (see the module docstring)."""
+    """Whether the closed form is exact for this design (see the module docstring). Node recreations
+    keep it exact: a recreated node gets the first rung again, as a reclaimed one does."""
     return all(r.ladder[0] == "on-demand" or (r.ladder[0] == "spot" and not a.correlated)
                for r in design.regions if r.replicas)
 
@@ -184,14 +191,16 @@ def closed_form(design: Design, a: Assumptions) -> Forecast:
     losses = 0.0
     for r_index, region in enumerate(design.regions):
         tier = region.ladder[0]
-        rate = a.spot_preemptions_per_hour if tier == "spot" else 0.0
+        # A recreated node walks the ladder from the top and gets its first rung again (Spot is
+        # obtainable, or the ladder is on-demand only): the same renewal process, one more rate.
+        rate = (a.spot_preemptions_per_hour if tier == "spot" else 0.0) + a.node_recreations_per_month / HOURS_PER_MONTH
         avail = replica_availability(rate, recovery_h)
         for _ in range(region.replicas):
             down_all *= 1 - avail
             up_all *= avail
             # The node always exists: a reclaimed Spot node is replaced at once (Spot is obtainable).
             hours[r_index][tier] += HOURS_PER_MONTH
-            losses += HOURS_PER_MONTH * rate * avail  # reclaims while serving
+            losses += HOURS_PER_MONTH * rate * avail  # reclaims and recreations while serving
     if design.replicas == 0:
         down_all, up_all = 1.0, 1.0  # nothing desired: never serving, trivially "full"
     return _result(design, 1 - down_all, up_all, hours, "closed form", losses)
@@ -331,6 +340,20 @@ def _replica(rng: random.Random, index: int, region: Region, env: _Environment, 
 
     reclaim = a.outage_reclaim_fraction
     outage_starts = [timeline.starts for timeline in env.zones], env.region.starts
+    # Node recreations (upgrades, host maintenance) hit any tier's node while it serves, from their
+    # own stream so that the reclaim clock above is the same with or without them.
+    recreate = a.node_recreations_per_month / HOURS_PER_MONTH
+    rerng = random.Random(f"{rng.random()}:recreations")
+    recreations: list[float] = []
+    if recreate > 0:
+        t = rerng.expovariate(recreate)
+        while t < horizon + 1:
+            recreations.append(t)
+            t += rerng.expovariate(recreate)
+
+    def recreated(ready: float) -> float:
+        i = bisect.bisect_right(recreations, ready)
+        return recreations[i] if i < len(recreations) else math.inf
 
     def spot_end(start: float, zone: int, ready: float) -> float:
         # One by one reclaims hit serving replicas (the issue's alternating model, which makes the
@@ -360,6 +383,9 @@ def _replica(rng: random.Random, index: int, region: Region, env: _Environment, 
                 replacement = acquire(max(start, end - design.flex_lead_time_seconds / 3600))
         else:
             end = math.inf
+        again = recreated(serve_from)
+        if again < end:  # recreated first: a flex-start replacement asked for the later end is not used
+            end, replacement = again, None
         if migrate and tier != "spot":
             # Back to Spot once Spot has been obtainable for the delay; one replica at a time (PDB).
             move = env.no_spot.clear_for(serve_from, a.migration_delay_minutes / 60) + index * rec
@@ -424,7 +450,7 @@ def monte_carlo(design: Design, a: Assumptions, *, seed: int = SEED, years: Opti
 
 def simulated_years(design: Design, a: Assumptions) -> float:
     """The horizon that keeps a run near EVENT_BUDGET serving segments per replica (MIN_YEARS..MAX_YEARS)."""
-    per_replica_hour = (a.spot_preemptions_per_hour
+    per_replica_hour = (a.spot_preemptions_per_hour + a.node_recreations_per_month / HOURS_PER_MONTH
                         + a.outage_reclaim_fraction * (a.zone_spot_outages_per_day / 24
                                                        + _region_onsets_per_hour(a))
                         + 1 / (design.flex_max_run_seconds / 3600))

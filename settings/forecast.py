@@ -47,7 +47,9 @@ PARAMETERS = (
     Parameter("regionSpotOutageHours", "region_spot_outage_hours", 0.25, 0, 240, True, "hours",
               f"measured 10-20 min region-wide (H100 us-central1 about 10 min; {_FACTS} §6.3): 15 min"),
     Parameter("outageReclaimFraction", "outage_reclaim_fraction", 0.9, 0, 1, False, "of Spot nodes",
-              f"over 92% of same-zone reclaims within 3 min (Spot-and-Scoot, AWS/Azure; {_FACTS} §1.1, §6.3)"),
+              f"assumed: that a zone running out of Spot reclaims its running Spot nodes is not published; "
+              f"the nearest figure is that over 92% of same-zone reclaims come within 3 min of each other "
+              f"(Spot-and-Scoot, AWS/Azure; {_FACTS} §1.1, §6.3)"),
     Parameter("flexStartObtainProbability", "flex_start_obtain_probability", 0.7, 0, 1, True, "per attempt",
               f"assumed: no public flex-start obtainability data ({_FACTS} §2, §6.3)"),
     Parameter("flexStartQueueMinutes", "flex_start_queue_minutes", 3, 0, 1440, False, "minutes",
@@ -57,6 +59,10 @@ PARAMETERS = (
     Parameter("migrationDelayMinutes", "migration_delay_minutes", 15, 0, 1440, False, "minutes",
               f"assumed: the drift controller acts when higher-priority capacity is available, no cadence "
               f"published ({_SKILLS}/compute-class-lifecycle.md)"),
+    Parameter("nodeRecreationsPerMonth", "node_recreations_per_month", 1, 0, 100, False, "per node-month",
+              "assumed: GKE node auto-upgrades (about monthly on a release channel) and host maintenance, "
+              "which GPU VMs cannot live-migrate through (GKE \"Manage disruption to GKE nodes that don't "
+              "live migrate\"); no published frequency"),
 )
 KEYS = tuple(p.key for p in PARAMETERS)
 
