@@ -60,5 +60,5 @@ else:
         "clusterName": c.cluster.cluster_name, "dashboardUrl": c.observability.dashboard_url,
         **({"modelBucket": c.store.bucket_name} if c.store else {})} for c in cells})
     pulumi.export("kubeconfigs", pulumi.Output.secret({c.placement.region: c.cluster.kubeconfig for c in cells}))
-    pulumi.export("queryCommand", gateway.endpoint.apply(lambda url: query_command(
-        s, cluster_name="", namespace=s.namespace, service="", endpoint=url, port=s.engine.port)))
+    pulumi.export("queryCommand", pulumi.Output.all(config.cluster.cluster_name, gateway.endpoint).apply(lambda p: query_command(
+        s, cluster_name=p[0], namespace=s.namespace, service=gateway.gateway_name, endpoint=p[1], port=s.engine.port)))
