@@ -191,7 +191,8 @@ class GkeCluster(pulumi.ComponentResource):
             ) if args.authorized_networks else None,
             # The multi-cluster Gateway needs the Gateway API CRDs in its config cluster (GKE "Enable
             # multi-cluster Gateways"); every cell gets them so any region can become the config
-            # cluster. Updated in place (UpdateCluster DesiredGatewayApiConfig), not ForceNew.
+            # cluster. The GKE API changes it on a running cluster (ClusterUpdate.desiredGatewayApiConfig;
+            # `gcloud container clusters update --gateway-api=standard`), so turning it on is an update.
             gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD") if args.gateway_api else None,
             # The provider defaults to true, which makes `pulumi destroy` fail; config decides.
             deletion_protection=args.deletion_protection,

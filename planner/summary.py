@@ -21,7 +21,8 @@ def ladder(s: Settings) -> list[str]:
     low, high = s.replicas, s.max_replicas
     count = f"{low}-{high}" if high != low else f"{low}"
     columns = (f"{'$/h at ' + str(low):>10} {'$/h at ' + str(high):>10}" if high != low else f"{'$/h deployment':>15}")
-    lines = [f"Capacity ladder ({s.compute_class_name}), {count} replica(s) of {m.name}: "
+    where = f" in each of {', '.join(s.regions)}" if s.regions else ""
+    lines = [f"Capacity ladder ({s.compute_class_name}), {count} replica(s){where} of {m.name}: "
              f"{m.gpu_count}x {m.gpu} ({m.total_gpu_memory_gb} GB), {m.vcpus} vCPU, {m.memory_gb} GB",
              f"  {'#':<2} {'tier':<11} {'machine':<17} {'GPUs':<5} {'$/h per replica':>16} {columns}  price source"]
     for i, tier in enumerate(s.capacity, 1):
@@ -44,7 +45,7 @@ def operations(s: Settings, ev: Evaluation) -> list[str]:
     metrics = s.engine.metrics
     if s.autoscaling:
         a = s.autoscaling
-        scaling = (f"Autoscaling: {a.min_replicas}-{a.max_replicas} replicas on {metrics.queue} "
+        scaling = (f"Autoscaling: {a.min_replicas}-{a.max_replicas} replicas{' per region' if s.regions else ''} on {metrics.queue} "
                    f"(target {a.target_queue_size:g} waiting per replica), via the Custom Metrics Stackdriver Adapter")
     else:
         scaling = f"Autoscaling: off, {s.replicas} replica(s) (set autoscaling.maxReplicas to scale on {metrics.queue})"
@@ -98,6 +99,13 @@ def weights(s: Settings) -> list[str]:
         origin = "an existing bucket" if s.bucket_existing else "created by this stack, deleted with it"
         head = (f"Weights: gs://{s.bucket_name}/{s.weights_prefix}/ ({origin}); a loader Job copies "
                 f"{s.model.checkpoint_gb:.1f} GB from the Hub once, pods read it through Cloud Storage FUSE")
+        if s.regions:
+            from settings import regions
+
+            buckets = ", ".join(f"gs://{regions.names(r, s.cluster_name, s.bucket_name).bucket_name}" for r in s.regions)
+            head = (f"Weights: a bucket beside each region's GPUs ({buckets}), under {s.weights_prefix}/, created by this "
+                    f"stack and deleted with it; each region's loader Job copies {s.model.checkpoint_gb:.1f} GB from the Hub "
+                    "once, its pods read it through Cloud Storage FUSE (docs/regions.md)")
     else:
         head = "Weights: each pod downloads from the Hugging Face Hub onto its own disk (weightSource hub)"
     ours = s.cold_start

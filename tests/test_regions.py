@@ -371,6 +371,8 @@ def test_the_plan_shows_what_the_other_region_buys(tmp_path, capsys):
     assert code == 0, out
     assert "Validation: " in out and "FAILED" not in out
     assert "the other region(s) take at least one replica from" in out and "(us-central1 alone)" in out
+    assert "gs://your-gcp-project-global-llm-models-usc1, gs://your-gcp-project-global-llm-models-use4" in out
+    assert "Autoscaling: 2-4 replicas per region" in out
 
 
 def test_compare_offers_the_one_region_alternative(capsys):
