@@ -81,18 +81,26 @@ class Fleet(pulumi.ComponentResource):
         # A Membership of its own rather than the cluster's `fleet` block: the cluster resource (and
         # the single-region stacks' plans) stay as they were, and the membership's id and location
         # are ours, so the config membership's name is known without parsing an output.
-        # membership_id, location and the endpoint's resource_link are ForceNew; a cluster replaced
-        # under the same name keeps its link, so only renaming a region's cluster re-registers it.
+        # Regional memberships, as the cluster's own fleet registration makes them (more than one
+        # global membership confuses the hub: GoogleCloudPlatform/k8s-config-connector#2525).
+        # The endpoint's resource_link and the authority's issuer force replacement, and built from
+        # the cluster's id (unknown while planning) they re-create the membership on every plan
+        # (terraform-google-kubernetes-engine#1434, #1664): both are spelled from project, location
+        # and name here, so only renaming a region's cluster re-registers it. The issuer is fleet
+        # Workload Identity, what `gcloud container fleet memberships register
+        # --enable-workload-identity` sets and Multi Cluster Services relies on.
         self.memberships = []
         for m in args.members:
-            link = pulumi.Output.from_input(m.cluster_name).apply(
-                lambda cluster, loc=m.location: f"//container.googleapis.com/projects/{args.project}/locations/{loc}/clusters/{cluster}")
+            path = pulumi.Output.from_input(m.cluster_name).apply(
+                lambda cluster, loc=m.location: f"projects/{args.project}/locations/{loc}/clusters/{cluster}")
             self.memberships.append(gcp.gkehub.Membership(
                 f"{name}-member{m.suffix}",
                 project=args.project,
                 membership_id=m.cluster_name,
                 location=m.location,
-                endpoint=gcp.gkehub.MembershipEndpointArgs(gke_cluster=gcp.gkehub.MembershipEndpointGkeClusterArgs(resource_link=link)),
+                endpoint=gcp.gkehub.MembershipEndpointArgs(gke_cluster=gcp.gkehub.MembershipEndpointGkeClusterArgs(
+                    resource_link=path.apply(lambda p: f"//container.googleapis.com/{p}"))),
+                authority=gcp.gkehub.MembershipAuthorityArgs(issuer=path.apply(lambda p: f"https://container.googleapis.com/v1/{p}")),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*apis, m.cluster]),
             ))
         first = args.members[0]

@@ -132,8 +132,17 @@ def test_every_cluster_is_a_regional_fleet_member():
     members = multi(THREE).of_type("gcp:gkehub/membership:Membership")
     assert sorted((m.plain["membershipId"], m.plain["location"]) for m in members) == [
         ("llm-serving-dev-usc1", "us-central1"), ("llm-serving-dev-use4", "us-east4"), ("llm-serving-dev-usw1", "us-west1")]
-    link = next(m for m in members if m.plain["location"] == "us-east4").plain["endpoint"]["gkeCluster"]["resourceLink"]
-    assert link == f"//container.googleapis.com/projects/{PROJECT}/locations/us-east4/clusters/llm-serving-dev-use4"
+    east = next(m for m in members if m.plain["location"] == "us-east4").plain
+    assert east["endpoint"]["gkeCluster"]["resourceLink"] == \
+        f"//container.googleapis.com/projects/{PROJECT}/locations/us-east4/clusters/llm-serving-dev-use4"
+
+
+def test_memberships_carry_the_clusters_workload_identity_issuer():
+    # Fleet Workload Identity (what `memberships register --enable-workload-identity` sets): MCS uses it.
+    members = multi().of_type("gcp:gkehub/membership:Membership")
+    assert sorted(m.plain["authority"]["issuer"] for m in members) == [
+        f"https://container.googleapis.com/v1/projects/{PROJECT}/locations/us-central1/clusters/llm-serving-dev-usc1",
+        f"https://container.googleapis.com/v1/projects/{PROJECT}/locations/us-east4/clusters/llm-serving-dev-use4"]
 
 
 def test_the_first_regions_cluster_is_the_config_membership_without_the_gkehub_prefix():
