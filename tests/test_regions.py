@@ -403,3 +403,25 @@ def test_the_global_stack_file_is_prods_ladder_and_autoscaling_in_two_regions():
 def test_the_global_plan_warns_about_the_placeholder_api_key():
     ev = evaluate("global")
     assert any("apiKey is stored in plaintext" in w for w in ev.warnings)
+
+
+# --- what a real `pulumi up` and `destroy` do ------------------------------------------------------------
+
+
+def test_exports_wait_for_the_fleet_features_and_grants():
+    # The ServiceExport CRD is installed by the multiclusterservicediscovery feature.
+    for export in kinds(multi(), "ServiceExport"):
+        deps = set(export.opts.depends_on)
+        assert {"gcp:gkehub/feature:Feature::fleet-mcs", "gcp:gkehub/feature:Feature::fleet-mci",
+                "gcp:projects/iAMMember:IAMMember::fleet-mcs-importer"} <= deps
+
+
+def test_destroy_waits_up_to_20_minutes_for_the_gateway_and_its_load_balancer_to_go():
+    (gateway,) = kinds(multi(), "Gateway")
+    assert gateway.opts.custom_timeouts["delete"] == "20m"
+
+
+def test_the_gateway_waits_for_every_regions_export():
+    (gateway,) = kinds(multi(THREE), "Gateway")
+    exports = {d for d in gateway.opts.depends_on if "ServiceExport" in d}
+    assert exports == {f"kubernetes:net.gke.io/v1:ServiceExport::gateway-export-{r}" for r in THREE}
