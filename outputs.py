@@ -13,7 +13,8 @@ PROMPT = "[INST] How do I deploy a container on Kubernetes? [/INST]"
 
 
 def query_command(s: Settings, *, cluster_name: str, namespace: str, service: str, endpoint: str, port: int) -> str:
-    """Credentials, then (for a ClusterIP service) a port-forward, then a curl to /v1/completions."""
+    """Credentials, then (for a ClusterIP service) a port-forward, then a curl to /v1/completions.
+    With regions, `service` is the Gateway's name and the curl goes through the Gateway."""
     # Requests name the Hub id on both engines. TGI has no served-name option: from the bucket its
     # /v1/models lists the mount path instead (router/src/server.rs:176-186, v3.3.7), yet it answers
     # whatever `model` a request names and echoes it back (:1198), so the same request works; say so,
@@ -24,7 +25,17 @@ def query_command(s: Settings, *, cluster_name: str, namespace: str, service: st
         serving += f" (listed on /v1/models as {MODEL_PATH}; requests may name either)"
     steps = [f"echo {shlex.quote(serving)}",
              f"gcloud container clusters get-credentials {cluster_name} --location {s.location} --project {s.project}"]
-    if s.exposure == "cluster-ip":
+    if s.regions:
+        # Through the multi-cluster Gateway; until the stack knows its address, read it from the
+        # Gateway in the config cluster (the first region's, which the credentials above are for).
+        if endpoint.startswith("http"):
+            steps = steps[:1]
+            url = endpoint
+        else:
+            steps.append(f"ADDRESS=$(kubectl -n {namespace} get gateway {service} "
+                         "-o jsonpath='{.status.addresses[0].value}')")
+            url = "http://$ADDRESS"
+    elif s.exposure == "cluster-ip":
         steps.append(f"(kubectl -n {namespace} port-forward service/{service} {port}:{port} >/dev/null &) && sleep 3")
         url = f"http://localhost:{port}"
     else:

@@ -43,6 +43,10 @@ class Placement:
     cluster_name: str
     bucket_name: str
     suffix: str = ""  # added to the Pulumi names of the cell's resources ("" for a single region)
+    # Multi-region only (settings/regions.py): the node account id with the region's code, and the
+    # cell sits behind the multi-cluster Gateway (its Service stays a cluster IP, Gateway API on).
+    node_account_id: Optional[str] = None
+    behind_gateway: bool = False
 
 
 class ServingCell:
@@ -62,6 +66,7 @@ class ServingCell:
             system_machine_type=s.system_machine_type, network=s.network,
             deletion_protection=s.deletion_protection, private_nodes=s.private_nodes,
             authorized_networks=s.authorized_networks,
+            node_account_id=p.node_account_id, gateway_api=p.behind_gateway,
         ))
         on_cluster = pulumi.ResourceOptions(providers=[self.cluster.provider])
 
@@ -98,7 +103,7 @@ class ServingCell:
             replicas=s.replicas, startup_seconds=s.startup_seconds, replica_budget_seconds=s.replica_budget_seconds,
             secret_name=secret.secret_name, token_key=secret.token_key, api_key_key=secret.api_key_key,
             cache_gib=catalog.weight_cache_gib(s.model), cache_storage_class=s.cache_storage_class,
-            exposure=s.exposure, weights=weights,
+            exposure="cluster-ip" if p.behind_gateway else s.exposure, weights=weights,
             depends_on=[self.compute_class.resource, secret.secret, *loaded],
             max_replicas=s.autoscaling.max_replicas if s.autoscaling else None,
         ), opts=on_cluster)
@@ -116,6 +121,7 @@ class ServingCell:
             MetricsAdapter(f"metrics-adapter{n}", MetricsAdapterArgs(
                 project=s.project, project_number=identity.project_number(s.project),
                 depends_on_cluster=self.cluster.cluster,
+                grant_role=not p.behind_gateway,  # granted once for every region (components/fleet.py)
             ), opts=on_cluster)
         self.observability = Observability(f"observability{n}", ObservabilityArgs(
             project=s.project, cluster_name=self.cluster.cluster_name, location=p.location, namespace=s.namespace,
@@ -125,6 +131,7 @@ class ServingCell:
             alert_email=s.alert_email,
             hpa_name=self.server.name if s.autoscaling else None,  # the HPA takes the Deployment's name
             depends_on=self.cluster.apis,
+            title_suffix=f" ({p.region})" if p.behind_gateway else "",
         ))
 
     def _weights(self, s, p: Placement, secret: ModelSecret, on_cluster: pulumi.ResourceOptions

@@ -52,6 +52,10 @@ class ClusterArgs:
     deletion_protection: bool = False
     private_nodes: bool = False
     authorized_networks: Sequence[str] = field(default_factory=tuple)
+    # Multi-region stacks (settings/regions.py): an account id that keeps the region code within
+    # 30 characters, and the Gateway API (the multi-cluster Gateway's CRDs) on. None/False: as before.
+    node_account_id: Optional[str] = None
+    gateway_api: bool = False
 
 
 def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
@@ -102,7 +106,7 @@ class GkeCluster(pulumi.ComponentResource):
         account = gcp.serviceaccount.Account(
             f"{name}-nodes",
             project=args.project,
-            account_id=f"{args.name}-nodes"[:30].rstrip("-"),
+            account_id=args.node_account_id or f"{args.name}-nodes"[:30].rstrip("-"),
             display_name=f"GKE nodes of {args.name} (least privilege)",
             opts=after_apis,
         )
@@ -185,6 +189,11 @@ class GkeCluster(pulumi.ComponentResource):
                 cidr_blocks=[gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=c, display_name=f"allowed-{i}")
                              for i, c in enumerate(args.authorized_networks)],
             ) if args.authorized_networks else None,
+            # The multi-cluster Gateway needs the Gateway API CRDs in its config cluster (GKE "Enable
+            # multi-cluster Gateways"); every cell gets them so any region can become the config
+            # cluster. The GKE API changes it on a running cluster (ClusterUpdate.desiredGatewayApiConfig;
+            # `gcloud container clusters update --gateway-api=standard`), so turning it on is an update.
+            gateway_api_config=gcp.container.ClusterGatewayApiConfigArgs(channel="CHANNEL_STANDARD") if args.gateway_api else None,
             # The provider defaults to true, which makes `pulumi destroy` fail; config decides.
             deletion_protection=args.deletion_protection,
             opts=pulumi.ResourceOptions(

@@ -71,6 +71,10 @@ class MetricsAdapterArgs:
     depends_on_cluster: Optional[pulumi.Resource] = None
     node_selector: dict = field(default_factory=lambda: dict(SYSTEM_POOL_SELECTOR))
     image: str = IMAGE
+    # False in a multi-region stack: every cluster's adapter is the same principal of the project's
+    # one identity pool, so one grant (components/fleet.py) serves all, and removing one region's
+    # copy would remove the binding the others rely on.
+    grant_role: bool = True
 
 
 def member(number: str, project: str) -> str:
@@ -109,7 +113,7 @@ class MetricsAdapter(pulumi.ComponentResource):
             role=ROLE,
             member=self.member,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.depends_on_cluster] if args.depends_on_cluster else None),
-        )
+        ) if args.grant_role else None
 
         self.ns = k8s.core.v1.Namespace(f"{name}-ns", metadata=meta(name=NAMESPACE), opts=child)
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.ns])

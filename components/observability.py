@@ -72,6 +72,7 @@ class ObservabilityArgs:
     no_ready_seconds: int = 600  # no ready replica this long: page
     hpa_name: Optional[str] = None  # the HPA's name when autoscaled; the Deployment's when None
     depends_on: Sequence[pulumi.Resource] = ()  # the Monitoring API being enabled
+    title_suffix: str = ""  # " (us-east4)" in a multi-region stack: the policies' names tell the regions apart
 
 
 def check(args: ObservabilityArgs) -> list[str]:
@@ -342,7 +343,7 @@ class Observability(pulumi.ComponentResource):
 
         scoped = cluster.apply(lambda c: queries(args, Scope(c, args.location, args.namespace, args.deployment_name)))
         labels = {"app": re.sub(r"[^a-z0-9_-]", "-", args.deployment_name.lower()), "engine": args.engine}
-        where = f"{args.namespace}/{args.deployment_name}"
+        where = f"{args.namespace}/{args.deployment_name}{args.title_suffix}"
 
         def policy(key: str, display: str, severity: str, conditions: list, doc: str, strategy=None):
             return gcp.monitoring.AlertPolicy(

@@ -21,7 +21,8 @@ def ladder(s: Settings) -> list[str]:
     low, high = s.replicas, s.max_replicas
     count = f"{low}-{high}" if high != low else f"{low}"
     columns = (f"{'$/h at ' + str(low):>10} {'$/h at ' + str(high):>10}" if high != low else f"{'$/h deployment':>15}")
-    lines = [f"Capacity ladder ({s.compute_class_name}), {count} replica(s) of {m.name}: "
+    where = f" in each of {', '.join(s.regions)}" if s.regions else ""
+    lines = [f"Capacity ladder ({s.compute_class_name}), {count} replica(s){where} of {m.name}: "
              f"{m.gpu_count}x {m.gpu} ({m.total_gpu_memory_gb} GB), {m.vcpus} vCPU, {m.memory_gb} GB",
              f"  {'#':<2} {'tier':<11} {'machine':<17} {'GPUs':<5} {'$/h per replica':>16} {columns}  price source"]
     for i, tier in enumerate(s.capacity, 1):
@@ -44,7 +45,7 @@ def operations(s: Settings, ev: Evaluation) -> list[str]:
     metrics = s.engine.metrics
     if s.autoscaling:
         a = s.autoscaling
-        scaling = (f"Autoscaling: {a.min_replicas}-{a.max_replicas} replicas on {metrics.queue} "
+        scaling = (f"Autoscaling: {a.min_replicas}-{a.max_replicas} replicas{' per region' if s.regions else ''} on {metrics.queue} "
                    f"(target {a.target_queue_size:g} waiting per replica), via the Custom Metrics Stackdriver Adapter")
     else:
         scaling = f"Autoscaling: off, {s.replicas} replica(s) (set autoscaling.maxReplicas to scale on {metrics.queue})"
@@ -98,6 +99,13 @@ def weights(s: Settings) -> list[str]:
         origin = "an existing bucket" if s.bucket_existing else "created by this stack, deleted with it"
         head = (f"Weights: gs://{s.bucket_name}/{s.weights_prefix}/ ({origin}); a loader Job copies "
                 f"{s.model.checkpoint_gb:.1f} GB from the Hub once, pods read it through Cloud Storage FUSE")
+        if s.regions:
+            from settings import regions
+
+            buckets = ", ".join(f"gs://{regions.names(r, s.cluster_name, s.bucket_name).bucket_name}" for r in s.regions)
+            head = (f"Weights: a bucket beside each region's GPUs ({buckets}), under {s.weights_prefix}/, created by this "
+                    f"stack and deleted with it; each region's loader Job copies {s.model.checkpoint_gb:.1f} GB from the Hub "
+                    "once, its pods read it through Cloud Storage FUSE (docs/regions.md)")
     else:
         head = "Weights: each pod downloads from the Hugging Face Hub onto its own disk (weightSource hub)"
     ours = s.cold_start
@@ -167,7 +175,16 @@ def forecast_report(s: Settings) -> dict:
         "losses_per_month": round(f.losses_per_month, 1),
         "method": f.method,
         "assumptions": config.assumptions_table(s, design),
+        **({"one_region": _one_region(s, model, config)} if s.regions else {}),
     }
+
+
+def _one_region(s: Settings, model, config) -> dict:
+    """The same stack in its first region only: what the other regions buy and cost."""
+    f = model.forecast(config.design(s, regions=1), s.forecast.assumptions)
+    return {"region": s.regions[0], "availability_any": round(f.availability_any, 6),
+            "availability_full": round(f.availability_full, 6),
+            "monthly_cost": None if f.monthly_cost is None else round(f.monthly_cost, 2)}
 
 
 def forecast_headline(r: dict) -> str:
@@ -185,6 +202,7 @@ def forecast(s: Settings, r: dict, out_file: str) -> list[str]:
     lines = [f"Forecast: {forecast_headline(r)}",
              f"  per month: {tiers} of GPU nodes (boot included); all on-demand {_money(r['on_demand_cost'])}; "
              f"{r['losses_per_month']:.0f} replica losses; recovery {r['recovery_minutes']:.1f} min with capacity",
+             *_regions_line(r),
              f"  {r['method']}; assumptions, not measurements (no public L4 reclaim trace); "
              f"override under `forecast`, see docs/forecast.md; details in {out_file}"]
     for a in r["assumptions"]:
@@ -192,6 +210,16 @@ def forecast(s: Settings, r: dict, out_file: str) -> list[str]:
         shown = "n/a" if value is None else f"{value:g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
         lines.append(f"  {a['name']:<32} {shown:>8}  {_short(a['source'], 76)}")
     return lines
+
+
+def _regions_line(r: dict) -> list[str]:
+    one = r.get("one_region")
+    if not one:
+        return []
+    extra = ("" if one["monthly_cost"] is None or r["monthly_cost"] is None
+             else f", for ${r['monthly_cost'] - one['monthly_cost']:,.0f}/month more")
+    return [f"  the other region(s) take at least one replica from {_pct(one['availability_any'])} ({one['region']} alone) "
+            f"to {_pct(r['availability_any'])}{extra}"]
 
 
 def _short(source: str, width: int = 80) -> str:
@@ -214,7 +242,9 @@ def compare(s: Settings, stack: str) -> str:
         if all(d != existing for _, existing in options):
             options.append((label, d))
 
-    add(f"one more replica ({n + 1})", replicas=n + 1)
+    add(f"one more replica ({n + 1})" + (" per region" if s.regions else ""), replicas=n + 1)
+    if s.regions:
+        add(f"one region only ({s.regions[0]})", regions=1)
     if "on-demand" in ladder:
         add("without on-demand", ladder=tuple(t for t in ladder if t != "on-demand"))
     elif s.machine.on_demand:
@@ -228,7 +258,7 @@ def compare(s: Settings, stack: str) -> str:
         add("activeMigration " + ("off" if s.active_migration else "on"), active_migration=not s.active_migration)
     if s.machine.on_demand:
         add("all on-demand", ladder=("on-demand",))
-    lines = [f"Forecast for stack {stack}: {s.machine.name} in {s.region}, recovery {config.recovery_seconds(s) / 60:.1f} min; "
+    lines = [f"Forecast for stack {stack}: {s.machine.name} in {', '.join(s.regions or (s.region,))}, recovery {config.recovery_seconds(s) / 60:.1f} min; "
              f"assumptions listed by make plan",
              f"  {'design':<50} {'>=1 serves':>10} {'all serve':>10} {'$/month':>9} {'x on-demand':>11}"]
     for label, d in options:

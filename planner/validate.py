@@ -1,6 +1,7 @@
 """Validation of what the plan renders: Kubernetes objects strictly against the Kubernetes 1.34
 OpenAPI schemas shipped by the kubernetes-validate package (unknown fields are errors), and the
-CRDs against the project's own rules (components/compute_class_rules.py, pod_monitoring_rules.py)."""
+CRDs against the project's own rules (components/compute_class_rules.py, pod_monitoring_rules.py,
+gateway_rules.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from importlib import resources
 import jsonschema
 from referencing import Registry, Resource
 
-from components import compute_class_rules, pod_monitoring_rules
+from components import compute_class_rules, gateway_rules, pod_monitoring_rules
 
 KUBERNETES_VERSION = "1.34"
 _SCHEMAS = f"kubernetes-json-schema/v{KUBERNETES_VERSION}.0-local-strict"
@@ -49,6 +50,8 @@ def validate_object(obj: dict) -> list[str]:
         return [f"{label}: {e}" for e in compute_class_rules.validate(obj)]
     if obj.get("apiVersion") == pod_monitoring_rules.API_VERSION and obj.get("kind") == pod_monitoring_rules.KIND:
         return [f"{label}: {e}" for e in pod_monitoring_rules.validate(obj)]
+    if gateway_rules.handles(obj):  # the multi-region front door (ServiceExport, Gateway, route, policies)
+        return [f"{label}: {e}" for e in gateway_rules.validate(obj)]
     validator = _validator(obj.get("kind", ""), obj.get("apiVersion", ""))
     if validator is None:
         return [f"{label}: no Kubernetes {KUBERNETES_VERSION} schema for {obj.get('apiVersion')} {obj.get('kind')}, and no project rules"]

@@ -18,7 +18,7 @@ import catalog
 import catalog.loading
 import catalog.nodes
 from components.engines import Engine
-from settings import forecast as _forecast, names
+from settings import forecast as _forecast, names, regions as _regions
 from settings.reader import ConfigError, Reader, listing as _names
 from settings.scaling import DEFAULT_TARGET_QUEUE_SIZE, Autoscaling, autoscaling as _autoscaling  # noqa: F401 (re-exported)
 from settings.serving import (check_fit as _check_fit, check_shards as _check_shards, engine as _engine,
@@ -42,7 +42,7 @@ KNOWN_KEYS = frozenset((
     "deletionProtection", "image", "hfHome", "computeClassName", "namespace", "flexStartLeadTimeSeconds",
     "flexStartMaxRunDurationSeconds", "activeMigration", "startupTimeoutMinutes", "maxInputTokens",
     "maxTotalTokens", "exposure", "apiKey", "privateNodes", "authorizedNetworks", "network",
-    "systemMachineType", "cacheStorageClass", "priceSpot", "priceFlexStart", "priceOnDemand",
+    "systemMachineType", "cacheStorageClass", "priceSpot", "priceFlexStart", "priceOnDemand", "regions",
     *OBJECT_KEYS,
 ))
 
@@ -105,6 +105,7 @@ class Settings:
     cache_storage_class: str
     price_overrides: dict[str, float]
     forecast: _forecast.ForecastConfig  # the availability and cost forecast's assumptions
+    regions: tuple[str, ...] = ()  # two or more: one serving cell per region behind a multi-cluster Gateway (settings/regions.py)
 
     @property
     def max_replicas(self) -> int:
@@ -291,6 +292,10 @@ def load() -> Settings:
             "pulumi config set --secret apiKey <key>, or use exposure internal or cluster-ip",
         )
 
+    regions = _regions.read(r, machine, location, exposure, r.raw("modelBucket"))
+    if regions:  # the first region's cluster is the Gateway's config cluster; location names no cluster
+        location = regions[0]
+
     weight_source = r.string("weightSource", "bucket")
     if weight_source not in WEIGHT_SOURCES:
         raise ConfigError("weightSource", weight_source, "unknown weight source", f"use one of: {_names(WEIGHT_SOURCES)}")
@@ -366,7 +371,9 @@ def load() -> Settings:
     image = r.checked("image", engine.default_image, names.image, "give an image such as <registry>/<repository>:<tag> or @sha256:<digest>")
     if not names.image_is_pinned(image):
         pulumi.log.warn(f"image {image} has no tag or digest; pin it with image: <repository>@sha256:<digest>")
-    problem = engine.check_image(image, exposure)
+    # With regions each cluster's Service is a cluster IP and only the Gateway's /v1/ routes reach
+    # it (components/gateway.py), so an engine's unguarded non-/v1 path is not exposed.
+    problem = engine.check_image(image, "cluster-ip" if regions else exposure)
     if problem:
         key = "image" if engine.check_image(engine.default_image, exposure) is None else "exposure"
         shown = image if key == "image" else exposure
@@ -423,4 +430,5 @@ def load() -> Settings:
         cache_storage_class=r.checked("cacheStorageClass", "premium-rwo", names.dns_subdomain, "give a StorageClass of the cluster, e.g. premium-rwo"),
         price_overrides=prices,
         forecast=_forecast.read(r),
+        regions=regions,
     )

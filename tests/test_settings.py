@@ -11,6 +11,7 @@ BAD = [
     ({"capacity": ["spot", "reserved"]}, "capacity", "unknown tier 'reserved'"),
     ({"capacity": ["spot", "spot"]}, "capacity", "listed twice"),
     ({"capacity": []}, "capacity", "empty"),
+    ({"regions": ["us-central1"]}, "regions", "one region is a single-region stack"),  # more in tests/test_regions.py
     ({"capacity": "spot,cheap"}, "capacity", "unknown tier 'cheap'"),
     ({"replicas": "two"}, "replicas", "not a whole number"),
     ({"replicas": -1}, "replicas", "outside 0..100"),
