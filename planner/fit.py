@@ -195,15 +195,20 @@ def render(fits: list[PodFit]) -> str:
     if not fits:
         return ""
     lines = ["Pods on their nodes (requests vs allocatable after GKE's DaemonSets; headroom):"]
+    # A stack with regions has the same pods in every cluster: each distinct line once, with a count.
+    seen: dict[tuple[str, str], int] = {}
     for f in fits:
-        lines.append(f"  {f.pod}{' (+ Cloud Storage FUSE sidecar)' if f.sidecar else ''} on {f.node.description}")
+        head = f"  {f.pod}{' (+ Cloud Storage FUSE sidecar)' if f.sidecar else ''} on {f.node.description}"
         cells = []
         for r in RESOURCES:
             if r == "nvidia.com/gpu" and not f.need.get(r):
                 continue
             mark = "" if f.headroom[r] >= 0 else "  DOES NOT FIT"
             cells.append(f"{r} {_short(r, f.need.get(r, 0.0))}/{_short(r, f.free[r])} (headroom {_short(r, f.headroom[r])}){mark}")
-        lines.append("    " + "; ".join(cells))
+        key = (head, "    " + "; ".join(cells))
+        seen[key] = seen.get(key, 0) + 1
+    for (head, body), count in seen.items():
+        lines += [head + (f" (x{count}, one per cluster)" if count > 1 else ""), body]
     return "\n".join(lines)
 
 
