@@ -143,12 +143,12 @@ class ImageMirror(pulumi.ComponentResource):
                 f"{name}-{key}-nodes-read",
                 project=args.project,
                 location=args.region,
-                repository=repo.name,
+                repository=repo.repository_id,  # its short name, which the IAM resource accepts
                 role=READER_ROLE,
                 member=pulumi.Output.from_input(args.node_service_account).apply(lambda email: f"serviceAccount:{email}"),
                 opts=pulumi.ResourceOptions(parent=self),
             ))
-        self.register_outputs({"repositories": {k: r.name for k, r in self.repositories.items()}})
+        self.register_outputs({"repositories": {k: r.repository_id for k, r in self.repositories.items()}})
 
     def image_for(self, image: str) -> Optional[pulumi.Output[str]]:
         key, _ = split_image(image)
@@ -156,4 +156,4 @@ class ImageMirror(pulumi.ComponentResource):
             return None
         reference = mirrored(image, self.args.region, self.args.project, self.args.cluster_name)
         # Through the repository's output: the reference exists for Pulumi only once the repository does.
-        return self.repositories[key].name.apply(lambda _: reference)
+        return self.repositories[key].repository_id.apply(lambda _: reference)
