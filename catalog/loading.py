@@ -64,16 +64,22 @@ STREAMED_IMAGE_BASIS = ("assumed: streamed from the region's Artifact Registry, 
 # vLLM's Run:ai Model Streamer reads the safetensors from gs:// with `concurrency` threads into a CPU
 # buffer and on into GPU memory, no FUSE and no file cache (docs.vllm.ai "Loading models with Run:ai
 # Model Streamer"; team facts model-loading.md §6). Without its `distributed` option (not enabled
-# here: not checked for 0.32 with Mixtral) every tensor-parallel worker streams every file and keeps
-# its own slice (assumed from vLLM's loader design, not read in 0.32's source), so the node reads the
-# checkpoint once per GPU. Throughput assumed at 2 GB/s per node: half of G2's 32 Gbps NIC (team facts
-# §0); NVIDIA's published streamer runs reached 1-2 GB/s from EBS volumes (review-engines.md B4); no
-# G2-to-Cloud Storage measurement exists.
-STREAMER_GB_PER_S = 2.0
-STREAMER_CONCURRENCY = 16  # threads (Cloud Storage clients) per worker; the docs' example value
-# The CPU buffer each worker streams through (`memory_limit`, bytes); bounded so the pod's memory can
-# be sized for it. It holds a whole tensor at least: Mixtral's largest is the 32000 x 4096 bf16
-# embedding, 0.26 GB.
+# here: not checked for 0.32 with Mixtral) every tensor-parallel worker reads the entire checkpoint
+# (the same vLLM page: the sharded loader exists so that "each worker only needs to read its own shard
+# rather than the entire checkpoint"), so the node reads it once per GPU.
+# Throughput, assumed 1 GB/s per node: the top of Cloud Storage FUSE's 0.5-1.0 GB/s, a quarter of G2's
+# 32 Gbps NIC (team facts §0); no G2 measurement exists. A public vLLM-on-TPU script measured about
+# 218 MB/s per host from Cloud Storage at the default 16 threads, "thread-count-bound" (13.6 MB/s a
+# thread) and serialised behind its fp8 post-processing (code index, a Qwen 2.4T serve script), which
+# is why the concurrency here is doubled; NVIDIA's published runs reached 1-2 GB/s from EBS volumes
+# (review-engines.md B4).
+STREAMER_GB_PER_S = 1.0
+STREAMER_CONCURRENCY = 32  # reader threads (Cloud Storage clients) per worker: 2 x 32 on 2x L4
+# The CPU buffer each worker streams through (`memory_limit`, bytes). Unset, the streamer's buffer is
+# the size of every file it streams (runai-model-streamer requests_iterator.py: no limit or -1 is
+# MemoryCapMode.unlimited, the sum of all chunks), the whole checkpoint per worker; a limit must hold
+# the largest tensor ("Memory limit supplied ... cannot be smaller than" the largest chunk): Mixtral's
+# is the 32000 x 4096 bf16 embedding, 0.26 GB. Bounded so the pod's memory can be sized for it.
 STREAMER_BUFFER_GIB = 4
 # Quantizing bf16 weights at load (bitsandbytes, fp8): TGI quantizes each tensor on the GPU as it is
 # read (v3.3.7 server/text_generation_server/layers/bnb.py: Linear4bit -> Params4bit(...).cuda()), one
@@ -211,7 +217,7 @@ def cold_start(model: Model, quantize: Quantization, source: str, engine: str = 
         read = gb * max(1, shards)
         steps.append(Step(f"stream {gb:.1f} GB from the bucket", read / STREAMER_GB_PER_S,
                           f"assumed: Run:ai Model Streamer, {max(1, shards)} worker(s) each reading every file "
-                          f"({read:.1f} GB) at {STREAMER_GB_PER_S:g} GB/s per node, half of G2's 32 Gbps; no G2 measurement"))
+                          f"({read:.1f} GB) at {STREAMER_GB_PER_S:g} GB/s per node, a quarter of G2's 32 Gbps; no G2 measurement"))
     elif source == "bucket" and cache_disk_gb and pd_balanced_gb_per_s(cache_disk_gb) < BUCKET_GB_PER_S:
         rate = pd_balanced_gb_per_s(cache_disk_gb)
         steps.append(Step(f"read {gb:.1f} GB from the bucket", gb / rate,
