@@ -341,7 +341,7 @@ class InferenceServer(pulumi.ComponentResource):
                 exec_=k8s.core.v1.ExecActionArgs(command=["sleep", str(engine.prestop_seconds)]))),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm")] + (
                 [k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=args.launch.hf_home)] if weights is None else
-                [k8s.core.v1.VolumeMountArgs(name="weights", mount_path=MODEL_PATH, read_only=True)] * weights.mounted
+                ([k8s.core.v1.VolumeMountArgs(name="weights", mount_path=MODEL_PATH, read_only=True)] if weights.mounted else [])
                 + [k8s.core.v1.VolumeMountArgs(name="work", mount_path=args.launch.hf_home)]),
             # Left out, with reason: readOnlyRootFilesystem (the engines and PyTorch write caches under
             # $HOME and /usr/src at run time) and runAsNonRoot (the image runs as root and its

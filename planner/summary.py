@@ -9,7 +9,7 @@ import catalog
 from components.inference_server import rollout_seconds
 from catalog import loading
 from planner.harness import Evaluation
-from settings import NODE_PROVISIONING_SECONDS, Settings
+from settings import NODE_PROVISIONING_SECONDS, Settings, _reader
 
 
 def _money(value) -> str:
@@ -105,7 +105,7 @@ def weights(s: Settings) -> list[str]:
                             "with the Run:ai Model Streamer (vllmLoadFormat runai_streamer), no FUSE mount")
     ours = s.cold_start
     other_source = "hub" if s.weight_source == "bucket" else "bucket"
-    other_reader = "streamer" if other_source == "bucket" and s.engine.name == "vllm" and s.vllm_load_format == "runai_streamer" else "fuse"
+    other_reader = _reader(s.engine, other_source, s.vllm_load_format)
     other = loading.cold_start(s.model, s.quantize, other_source, s.engine.name, image_streamed=s.image_streamed,
                                reader=other_reader, shards=s.machine.gpu_count)
     lines = [head, images(s), f"Cold start of one replica on a new node (capacity available), weightSource {s.weight_source}:"]
@@ -127,7 +127,7 @@ def images(s: Settings) -> str:
 
     key, _ = registry.split_image(s.image)
     if key is not None:
-        host, title = registry.UPSTREAMS[key]
+        _, title = registry.UPSTREAMS[key]
         repo = f"{registry.mirror_host(s.region)}/{s.project}/{registry.repository_id(s.cluster_name, key)}"
         caveat = "" if key == registry.DOCKER_HUB else " (streaming from a custom-upstream remote repository is undocumented: whole pull from the region if not)"
         serving = f"{s.image} from {title} through the remote repository {repo}, streamed by image streaming{caveat}"

@@ -7,7 +7,7 @@ import pytest
 import catalog
 from catalog import loading
 from components import compute_class_rules, registry
-from conftest import PROJECT, container, evaluate, pod_spec
+from conftest import PROJECT, container, evaluate, server
 from planner import summary
 
 AWQ = "casperhansen/mixtral-instruct-awq"
@@ -29,7 +29,9 @@ def loader(ev) -> dict:
     ("docker.io/vllm/vllm-openai:v0.32.0", "docker-hub", "vllm/vllm-openai:v0.32.0"),
     ("python:3.12@sha256:abc", "docker-hub", "library/python:3.12@sha256:abc"),  # official images live under library/
     ("ghcr.io/huggingface/text-generation-inference:3.3.7", "ghcr", "huggingface/text-generation-inference:3.3.7"),
+    ("index.docker.io/vllm/vllm-openai:v0.32.0", "docker-hub", "vllm/vllm-openai:v0.32.0"),
     ("localhost:5000/x:1", None, "localhost:5000/x:1"),  # a registry host with a port: not ours
+    ("localhost/x:1", None, "localhost/x:1"),  # localhost is a host even without a port
     ("quay.io/org/img:1", None, "quay.io/org/img:1"),
     ("us-docker.pkg.dev/deeplearning-platform-release/gcr.io/tgi:1", None, "us-docker.pkg.dev/deeplearning-platform-release/gcr.io/tgi:1"),
 ])
@@ -229,9 +231,10 @@ def test_streamer_buffer_is_counted_in_the_server_memory_boundary():
     assert loading.pod_memory(mistral, small, "bucket", "fuse").server_memory_gib >= 6  # FUSE needs no buffer
 
 
-def test_streamer_pods_fit_a_smaller_boot_disk_without_the_sidecars_buffer():
-    # No FUSE sidecar: only the 10 GiB work directory and vLLM's 28.6 GB image on the disk.
-    s = evaluate("vllm").result["s"]
-    assert s.gpu_boot_disk_gb == 200
-    assert "ephemeral-storage" in container(evaluate("vllm"))["resources"]["requests"]
-    assert pod_spec(evaluate("vllm"))["serviceAccountName"] == "llm-server"
+def test_a_streaming_pod_asks_the_node_for_its_work_directory_only():
+    # No FUSE sidecar, so no sidecar buffer or cache on the node's disk: the container's 10 GiB
+    # work directory (HF_HOME) is the pod's whole ephemeral request.
+    ev = evaluate("vllm")
+    assert container(ev)["resources"]["requests"]["ephemeral-storage"] == "10Gi"
+    assert "gke-gcsfuse/ephemeral-storage-request" not in (server(ev).plain["spec"]["template"]["metadata"].get("annotations") or {})
+    assert ev.result["s"].gpu_boot_disk_gb == 200  # the GPU nodes' smallest boot disk still holds it and the image
