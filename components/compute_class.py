@@ -71,7 +71,9 @@ def manifest(args: ComputeClassArgs) -> dict:
     if args.image_streaming:
         # The pools this class creates stream images from Artifact Registry (the serving image comes
         # through the cell's mirror, components/registry.py). compute-class-api types.go
-        # NodePoolConfig.imageStreaming, "equivalent to GcfsConfig in GKE" (added to the CRD 2025-08-25).
+        # NodePoolConfig.imageStreaming, "equivalent to GcfsConfig in GKE" (added to the CRD 2025-08-25;
+        # GKE's "ComputeClass CRD reference" example sets nodePoolConfig.imageStreaming.enabled: true).
+        # No GKE version floor for the field was found.
         # Pools that existed without it no longer match the class ("Existing node pools will be matched
         # ... only if their configuration match this field"), so GKE creates new ones. The cluster's
         # own default for auto-created pools says the same (components/cluster.py), for control planes
