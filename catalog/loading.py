@@ -51,6 +51,36 @@ IMAGE_PULL = {
     # TGI 3.3.7: about 8 GB by third-party accounts (unverified) at an assumed 100 MB/s from ghcr.io.
     "tgi": (2 * 60, "assumed: about 8 GB (third-party figure, unverified) at about 100 MB/s, no streaming"),
 }
+# With image streaming (GKE streams images from standard and remote Artifact Registry repositories,
+# components/registry.py) the container starts before its image is on the node: Google's 5.4 GB
+# Triton image went from 191 s to 30 s end to end (ai-on-gke best-practices/startup-latency.md, team
+# facts model-loading.md §3); a third party saw 3 min 50 s become 20 s (review-engines.md B4). What
+# the engine then reads lazily at start (Python, torch, CUDA libraries: several GB of a 20-29 GB
+# image) is assumed to add 30 s. Not measured for these images; for TGI's image, mirrored from a
+# custom upstream (ghcr.io), streaming itself is unverified (a whole pull from the region otherwise).
+STREAMED_IMAGE_SECONDS = 60
+STREAMED_IMAGE_BASIS = ("assumed: streamed from the region's Artifact Registry, the container starts in 20-30 s "
+                        "(Google's 5.4 GB Triton image: 191 s to 30 s) plus about 30 s of libraries read lazily")
+# vLLM's Run:ai Model Streamer reads the safetensors from gs:// with `concurrency` threads into a CPU
+# buffer and on into GPU memory, no FUSE and no file cache (docs.vllm.ai "Loading models with Run:ai
+# Model Streamer"; team facts model-loading.md §6). Without its `distributed` option (not enabled
+# here: not checked for 0.32 with Mixtral) every tensor-parallel worker reads the entire checkpoint
+# (the same vLLM page: the sharded loader exists so that "each worker only needs to read its own shard
+# rather than the entire checkpoint"), so the node reads it once per GPU.
+# Throughput, assumed 1 GB/s per node: the top of Cloud Storage FUSE's 0.5-1.0 GB/s, a quarter of G2's
+# 32 Gbps NIC (team facts §0); no G2 measurement exists. A public vLLM-on-TPU script measured about
+# 218 MB/s per host from Cloud Storage at the default 16 threads, "thread-count-bound" (13.6 MB/s a
+# thread) and serialised behind its fp8 post-processing (code index, a Qwen 2.4T serve script), which
+# is why the concurrency here is doubled; NVIDIA's published runs reached 1-2 GB/s from EBS volumes
+# (review-engines.md B4).
+STREAMER_GB_PER_S = 1.0
+STREAMER_CONCURRENCY = 32  # reader threads (Cloud Storage clients) per worker: 2 x 32 on 2x L4
+# The CPU buffer each worker streams through (`memory_limit`, bytes). Unset, the streamer's buffer is
+# the size of every file it streams (runai-model-streamer requests_iterator.py: no limit or -1 is
+# MemoryCapMode.unlimited, the sum of all chunks), the whole checkpoint per worker; a limit must hold
+# the largest tensor ("Memory limit supplied ... cannot be smaller than" the largest chunk): Mixtral's
+# is the 32000 x 4096 bf16 embedding, 0.26 GB. Bounded so the pod's memory can be sized for it.
+STREAMER_BUFFER_GIB = 4
 # Quantizing bf16 weights at load (bitsandbytes, fp8): TGI quantizes each tensor on the GPU as it is
 # read (v3.3.7 server/text_generation_server/layers/bnb.py: Linear4bit -> Params4bit(...).cuda()), one
 # kernel per tensor overlapped with the reading, so the load is bound by reading the bf16 checkpoint.
@@ -103,11 +133,12 @@ def server_ephemeral_gib(cache: "FileCache", source: str) -> dict[str, int]:
     return {"container": container, "sidecar": sidecar}
 
 
-def gpu_boot_disk_gb(cache: "FileCache", source: str, engine: str) -> int:
+def gpu_boot_disk_gb(cache: "FileCache", source: str, engine: str, reader: str = "fuse") -> int:
     """The GPU nodes' boot disk: room for the server pod's ephemeral requests (the sidecar's default
-    when it asks for none) and, beside them, the unpacked serving image."""
+    when it asks for none; no sidecar when vLLM streams the weights) and, beside them, the unpacked
+    serving image (image streaming still caches the whole image on the node's disk)."""
     asked = server_ephemeral_gib(cache, source)
-    sidecar = asked["sidecar"] or (nodes.SIDECAR_EPHEMERAL_GIB if source == "bucket" else 0)
+    sidecar = asked["sidecar"] or (nodes.SIDECAR_EPHEMERAL_GIB if source == "bucket" and reader == "fuse" else 0)
     image = IMAGE_UNPACKED_GB.get(engine, max(IMAGE_UNPACKED_GB.values())) * 1e9 / GIB
     return nodes.gpu_boot_disk_gb(asked["container"] + sidecar + image)
 
@@ -120,15 +151,26 @@ def server_memory_need_gib(model: Model) -> int:
     return math.ceil(SERVER_BASE_MEMORY_GIB + 0.1 * checkpoint_gib(model))
 
 
-def pod_memory(model: Model, machine: Machine, source: str) -> PodMemory:
-    """Split the node between the server, the FUSE sidecar and the file cache. Raises ValueError
-    (the caller turns it into a config error) when the server does not fit at all."""
+def streamer_memory_gib(machine: Machine) -> int:
+    """The Run:ai streamer's CPU buffers: one per tensor-parallel worker (every GPU of the node)."""
+    return STREAMER_BUFFER_GIB * machine.gpu_count
+
+
+def pod_memory(model: Model, machine: Machine, source: str, reader: str = "fuse") -> PodMemory:
+    """Split the node between the server, the FUSE sidecar and the file cache (`reader` "fuse"), or
+    give it all to the server when vLLM streams the weights from the bucket (`reader` "streamer": no
+    sidecar, no cache, the streamer's CPU buffers counted). Raises ValueError (the caller turns it into
+    a config error) when the server does not fit at all."""
     cores, gib = allocatable(machine)
     cpu = max(1, math.floor(cores - DAEMON_CPU))
     memory = max(1, math.floor(gib - DAEMON_MEMORY_GIB))
     need = server_memory_need_gib(model)
     if source != "bucket":
         cache = FileCache("none", 0, "weights on the pod's own disk (weightSource hub)")
+    elif reader == "streamer":
+        need += streamer_memory_gib(machine)
+        cache = FileCache("none", 0, f"vLLM streams the weights from the bucket into GPU memory through "
+                                     f"{machine.gpu_count} x {STREAMER_BUFFER_GIB} GiB of CPU buffer, no file cache")
     else:
         cpu -= SIDECAR_CPU
         memory -= SIDECAR_MEMORY_GIB
@@ -158,15 +200,25 @@ class Step:
     basis: str
 
 
-def cold_start(model: Model, quantize: Quantization, source: str, engine: str = "tgi", cache_disk_gb: int = 0) -> list[Step]:
+def cold_start(model: Model, quantize: Quantization, source: str, engine: str = "tgi", cache_disk_gb: int = 0,
+               *, image_streamed: bool = False, reader: str = "fuse", shards: int = 1) -> list[Step]:
     """What one replica on a new node goes through before it serves (capacity assumed available).
     Each step's basis says where its figure comes from, or that it is assumed and why. `cache_disk_gb`:
-    the file cache is on a boot disk of that size, whose write speed may bound the read."""
+    the file cache is on a boot disk of that size, whose write speed may bound the read.
+    `image_streamed`: the image comes from Artifact Registry with image streaming on. `reader`
+    "streamer": vLLM's Run:ai Model Streamer reads the bucket, once per tensor-parallel worker (`shards`)."""
     gb = model.checkpoint_gb
     pull_seconds, pull_basis = IMAGE_PULL.get(engine, IMAGE_PULL["tgi"])
+    if image_streamed:
+        pull_seconds, pull_basis = STREAMED_IMAGE_SECONDS, STREAMED_IMAGE_BASIS
     steps = [Step("GPU node boot and driver", NODE_SECONDS, "assumed: 2-5 min with capacity, no Google figure"),
              Step("image pull", pull_seconds, pull_basis)]
-    if source == "bucket" and cache_disk_gb and pd_balanced_gb_per_s(cache_disk_gb) < BUCKET_GB_PER_S:
+    if source == "bucket" and reader == "streamer":
+        read = gb * max(1, shards)
+        steps.append(Step(f"stream {gb:.1f} GB from the bucket", read / STREAMER_GB_PER_S,
+                          f"assumed: Run:ai Model Streamer, {max(1, shards)} worker(s) each reading every file "
+                          f"({read:.1f} GB) at {STREAMER_GB_PER_S:g} GB/s per node, a quarter of G2's 32 Gbps; no G2 measurement"))
+    elif source == "bucket" and cache_disk_gb and pd_balanced_gb_per_s(cache_disk_gb) < BUCKET_GB_PER_S:
         rate = pd_balanced_gb_per_s(cache_disk_gb)
         steps.append(Step(f"read {gb:.1f} GB from the bucket", gb / rate,
                           f"sourced: bounded by the file cache's {cache_disk_gb} GB pd-balanced boot disk, about "
@@ -183,7 +235,9 @@ def cold_start(model: Model, quantize: Quantization, source: str, engine: str = 
         steps.append(Step(f"quantize to {quantize.name} at load", model.params_billion * QUANTIZE_SECONDS_PER_BILLION,
                           f"assumed: {QUANTIZE_SECONDS_PER_BILLION} s per billion parameters beyond the read "
                           f"(per tensor on the GPU, overlapped with it)"))
-    steps.append(Step("engine start and warm-up", WARMUP_SECONDS, "assumed: 1-2 min, not measured on L4"))
+    warmup = ("assumed: torch.compile (its cache is in the container, so every cold start compiles) and CUDA-graph "
+              "capture, 2 min, not measured on L4" if engine == "vllm" else "assumed: 1-2 min, not measured on L4")
+    steps.append(Step("engine start and warm-up", WARMUP_SECONDS, warmup))
     return steps
 
 

@@ -30,8 +30,9 @@ from components.engines import Launch
 from components.inference_server import MODEL_PATH, BucketWeights, InferenceServer, InferenceServerArgs
 from components.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
 from components.model_secret import ModelSecret, ModelSecretArgs
-from components.model_store import ModelStore, ModelStoreArgs
+from components.model_store import LOADER_IMAGE, ModelStore, ModelStoreArgs
 from components.observability import Observability, ObservabilityArgs
+from components.registry import ImageMirror, ImageMirrorArgs
 from settings import DEFAULT_TARGET_QUEUE_SIZE, NODE_PROVISIONING_SECONDS
 
 
@@ -69,6 +70,10 @@ class ServingCell:
             node_account_id=p.node_account_id, gateway_api=p.behind_gateway,
         ))
         on_cluster = pulumi.ResourceOptions(providers=[self.cluster.provider])
+        # Docker Hub and ghcr.io through Artifact Registry in the region, so GPU nodes stream the images.
+        self.images = ImageMirror(f"images{n}", ImageMirrorArgs(
+            project=s.project, region=p.region, cluster_name=p.cluster_name,
+            node_service_account=self.cluster.node_service_account, apis=self.cluster.apis))
 
         self.compute_class = ComputeClass(f"gpu{n}", ComputeClassArgs(
             name=s.compute_class_name, tiers=s.capacity,
@@ -87,14 +92,16 @@ class ServingCell:
         ), opts=on_cluster)
 
         weights, loaded = self._weights(s, p, secret, on_cluster)
+        streamed = weights is not None and not weights.mounted
 
         # One logical name for every engine: it predates engines being pluggable, and a name per
         # engine would make switching `engine` create the new Deployment, Service and policy (same
         # Kubernetes names) before deleting the old ones, which collide.
         self.server = InferenceServer(f"tgi{n}", InferenceServerArgs(
             namespace=self.namespace.metadata.name, compute_class_name=self.compute_class.class_name,
-            engine=s.engine, image=s.image, launch=Launch(
-                model=MODEL_PATH if weights else s.model.model_id, served_name=s.model.model_id,
+            engine=s.engine, image=s.image, pull_image=self.images.image_for(s.image), launch=Launch(
+                model=(f"gs://{p.bucket_name}/{s.weights_prefix}" if streamed else MODEL_PATH) if weights else s.model.model_id,
+                served_name=s.model.model_id, stream_weights=streamed,
                 quantize=s.quantize.name, shards=s.shards,
                 max_input_tokens=s.max_input_tokens, max_total_tokens=s.max_total_tokens,
                 max_batch_prefill_tokens=s.max_prefill_tokens, gpu_memory_fraction=1 - catalog.GPU_RUNTIME_OVERHEAD,
@@ -104,7 +111,7 @@ class ServingCell:
             secret_name=secret.secret_name, token_key=secret.token_key, api_key_key=secret.api_key_key,
             cache_gib=catalog.weight_cache_gib(s.model), cache_storage_class=s.cache_storage_class,
             exposure="cluster-ip" if p.behind_gateway else s.exposure, weights=weights,
-            depends_on=[self.compute_class.resource, secret.secret, *loaded],
+            depends_on=[self.compute_class.resource, secret.secret, *loaded, *self.images.grants],
             max_replicas=s.autoscaling.max_replicas if s.autoscaling else None,
         ), opts=on_cluster)
 
@@ -145,13 +152,15 @@ class ServingCell:
             namespace=self.namespace.metadata.name, model_id=s.model.model_id, revision=s.model_revision,
             prefix=s.weights_prefix, secret_name=secret.secret_name, token_key=secret.token_key,
             loader_timeout_seconds=loading.loader_timeout_seconds(s.model), loader_node_selector=SYSTEM_POOL_LABELS,
-            depends_on=[self.cluster.cluster], apis=self.cluster.apis,
+            loader_image=self.images.image_for(LOADER_IMAGE) or LOADER_IMAGE,
+            depends_on=[self.cluster.cluster, *self.images.grants], apis=self.cluster.apis,
         ), opts=on_cluster)
         memory = s.pod_memory
         weights = BucketWeights(
             bucket_name=store.bucket_name, prefix=s.weights_prefix, service_account=store.server_account,
             cache_medium=memory.cache.medium, cache_gib=memory.cache.size_gib,
-            sidecar_cpu=loading.SIDECAR_CPU, sidecar_memory_gib=loading.SIDECAR_MEMORY_GIB)
+            sidecar_cpu=loading.SIDECAR_CPU, sidecar_memory_gib=loading.SIDECAR_MEMORY_GIB,
+            reader="streamer" if s.weight_reader == "streamer" else "fuse")
         return weights, [store.loader, *store.server_grants]
 
 

@@ -17,10 +17,14 @@ from catalog.nodes import BOOT_DISK_TYPE, GPU_BOOT_DISK_GB, SYSTEM_BOOT_DISK_GB
 # What a node needs and nothing more. GKE's predefined role for node service accounts carries what
 # the node's agents write (logs, metrics, resource metadata, autoscaler and node-problem reports) and
 # Google keeps it current as GKE adds agents (GKE "Use least privilege IAM service accounts":
-# roles/container.defaultNodeServiceAccount). Image pulls from Artifact Registry are not in it.
+# roles/container.defaultNodeServiceAccount). Image pulls from Artifact Registry are not in it: the
+# nodes read only the cell's own remote repositories, granted per repository (components/registry.py).
+# Image streaming calls the Container File System API as the node's account, which a custom node
+# service account needs serviceusage.services.use for (roles/serviceusage.serviceUsageConsumer; issue
+# 19's reading of GKE "Use Image streaming", not re-read here).
 NODE_ROLES = (
     "roles/container.defaultNodeServiceAccount",
-    "roles/artifactregistry.reader",
+    "roles/serviceusage.serviceUsageConsumer",
 )
 # Access is governed by IAM roles above; the scope only has to not be narrower (GKE docs recommend
 # cloud-platform together with a least-privilege service account).
@@ -32,9 +36,15 @@ MONITORING_COMPONENTS = ["SYSTEM_COMPONENTS", "POD", "DEPLOYMENT", "HPA", "DCGM"
 SYSTEM_POOL_LABELS = {"llm-serving/role": "system"}
 CLUSTER_IGNORED_FIELDS = ["nodeConfig", "initialNodeCount"]
 # container, compute, iam for the cluster; storage for the model bucket; monitoring for the dashboard
-# and alerts (a fresh project may have neither on).
+# and alerts (a fresh project may have neither on); Artifact Registry for the image mirror and the
+# Container File System API, which image streaming needs (GKE "Use Image streaming", Requirements).
 APIS = ("container.googleapis.com", "compute.googleapis.com", "iam.googleapis.com",
-        "storage.googleapis.com", "monitoring.googleapis.com")
+        "storage.googleapis.com", "monitoring.googleapis.com",
+        "artifactregistry.googleapis.com", "containerfilesystem.googleapis.com")
+# Image streaming (GcfsConfig) for the system pool and, as the cluster's default, for pools GKE
+# creates; both update in place (terraform-provider-google node_config.go "updating GKE node pool
+# gcfs_config"; resource_container_cluster.go DesiredGcfsConfig), so no pool or cluster is replaced.
+IMAGE_STREAMING = True
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,9 @@ class GkeCluster(pulumi.ComponentResource):
                 shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(**shielded),
                 workload_metadata_config=gcp.container.ClusterNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
             ),
+            node_pool_defaults=gcp.container.ClusterNodePoolDefaultsArgs(
+                node_config_defaults=gcp.container.ClusterNodePoolDefaultsNodeConfigDefaultsArgs(
+                    gcfs_config=gcp.container.ClusterNodePoolDefaultsNodeConfigDefaultsGcfsConfigArgs(enabled=IMAGE_STREAMING))),
             cluster_autoscaling=gcp.container.ClusterClusterAutoscalingArgs(
                 enabled=True,
                 # Caps count every node of the cluster, so they cap the ComputeClass pools too.
@@ -227,6 +240,8 @@ class GkeCluster(pulumi.ComponentResource):
                 shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(**shielded),
                 workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA"),
                 labels=SYSTEM_POOL_LABELS,
+                # The loader's image streams through the mirror too.
+                gcfs_config=gcp.container.NodePoolNodeConfigGcfsConfigArgs(enabled=IMAGE_STREAMING),
             ),
             opts=child,
         )

@@ -29,6 +29,7 @@ class ComputeClassArgs:
     boot_disk_type: str = BOOT_DISK_TYPE
     boot_disk_gb: int = GPU_BOOT_DISK_GB
     driver_version: str = "default"  # GKE's GPU driver: default, or latest for images built on newer CUDA
+    image_streaming: bool = True  # GKE streams Artifact Registry images to the pools it creates
 
 
 def priority(tier: str, args: ComputeClassArgs) -> dict:
@@ -67,6 +68,17 @@ def manifest(args: ComputeClassArgs) -> dict:
         # ladder (wrong GPU, no GPU) cannot serve, better to wait for capacity.
         "whenUnsatisfiable": "DoNotScaleUp",
     }
+    if args.image_streaming:
+        # The pools this class creates stream images from Artifact Registry (the serving image comes
+        # through the cell's mirror, components/registry.py). compute-class-api types.go
+        # NodePoolConfig.imageStreaming, "equivalent to GcfsConfig in GKE" (added to the CRD 2025-08-25;
+        # GKE's "ComputeClass CRD reference" example sets nodePoolConfig.imageStreaming.enabled: true).
+        # No GKE version floor for the field was found.
+        # Pools that existed without it no longer match the class ("Existing node pools will be matched
+        # ... only if their configuration match this field"), so GKE creates new ones. The cluster's
+        # own default for auto-created pools says the same (components/cluster.py), for control planes
+        # whose ComputeClass controller predates the field.
+        spec["nodePoolConfig"] = {"imageStreaming": {"enabled": True}}
     if args.active_migration:
         # Moves pods back to a higher priority when it has capacity again, by evicting them; with
         # a model that takes 30-60 minutes to load, each move costs a replica that long.

@@ -65,6 +65,9 @@ _SPEC = {
     "nodePoolAutoCreation": {"enabled": (_is_bool, "a boolean")},
     "whenUnsatisfiable": (lambda v: v in ("ScaleUpAnyway", "DoNotScaleUp"), "one of ScaleUpAnyway, DoNotScaleUp"),
     "activeMigration": {"optimizeRulePriority": (_is_bool, "a boolean")},
+    # types.go NodePoolConfig.ImageStreaming: {enabled: bool, +kubebuilder:validation:Required}. Only the
+    # field this project writes; the rest of nodePoolConfig (serviceAccount, imageType, ...) is refused.
+    "nodePoolConfig": {"imageStreaming": {"enabled": (_is_bool, "a boolean")}},
     "autoscalingPolicy": {
         "consolidationDelayMinutes": (lambda v: _is_int(v) and 1 <= v <= 1440, "an integer from 1 to 1440"),
     },
@@ -109,6 +112,10 @@ def validate(obj: dict) -> list[str]:
     if not isinstance(spec, dict):
         return errors + ["spec: required"]
     _walk(spec, _SPEC, "spec", errors)
+
+    streaming = (spec.get("nodePoolConfig") or {}).get("imageStreaming") if isinstance(spec.get("nodePoolConfig"), dict) else None
+    if isinstance(streaming, dict) and "enabled" not in streaming:
+        errors.append("spec.nodePoolConfig.imageStreaming.enabled: required")
 
     priorities = spec.get("priorities")
     if not isinstance(priorities, list) or not priorities:

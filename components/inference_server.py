@@ -55,6 +55,9 @@ class InferenceServerArgs:
     # be reset by every `pulumi up`, or conflict under server-side apply with the HPA's field
     # manager, pulumi-kubernetes #2569). Sizing (timeouts, budget, spread) follows the most replicas.
     max_replicas: Optional[int] = None  # set when autoscaled
+    # The reference pods pull: `image` through the cell's Artifact Registry mirror (components/
+    # registry.py), so nodes stream it. None: `image` itself (an image outside the mirrored upstreams).
+    pull_image: Optional[pulumi.Input[str]] = None
 
 
 MODEL_PATH = "/models"  # where the bucket's prefix is mounted, read-only; the engine's model path
@@ -70,6 +73,13 @@ class BucketWeights:
     cache_gib: int
     sidecar_cpu: int
     sidecar_memory_gib: int
+    # "fuse": mounted through the Cloud Storage FUSE CSI driver (sidecar, file cache); "streamer": the
+    # engine reads gs:// itself (vLLM's Run:ai Model Streamer), so no mount, no sidecar, no cache.
+    reader: str = "fuse"
+
+    @property
+    def mounted(self) -> bool:
+        return self.reader == "fuse"
 
 
 def mount_options(weights: BucketWeights) -> str:
@@ -87,6 +97,9 @@ def mount_options(weights: BucketWeights) -> str:
 
 
 def weight_volumes(weights: BucketWeights) -> list[k8s.core.v1.VolumeArgs]:
+    work = k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{WORK_DIR_GIB}Gi"))
+    if not weights.mounted:
+        return [work]
     volumes = [
         k8s.core.v1.VolumeArgs(name="weights", csi=k8s.core.v1.CSIVolumeSourceArgs(
             driver=CSI_DRIVER,
@@ -102,7 +115,7 @@ def weight_volumes(weights: BucketWeights) -> list[k8s.core.v1.VolumeArgs]:
                 "gcsfuseMetadataPrefetchOnMount": "true",
             },
         )),
-        k8s.core.v1.VolumeArgs(name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=f"{WORK_DIR_GIB}Gi")),
+        work,
     ]
     if weights.cache_medium != "none":
         # The sidecar takes a pod volume of this name as its file cache (CSI pkg/webhook/sidecar_spec.go):
@@ -311,7 +324,7 @@ class InferenceServer(pulumi.ComponentResource):
         requests = {**quantity, "ephemeral-storage": f"{WORK_DIR_GIB}Gi"} if args.weights else quantity
         container = k8s.core.v1.ContainerArgs(
             name="llm",
-            image=args.image,
+            image=args.pull_image or args.image,
             command=run.command,
             args=run.args or None,
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=engine.port, protocol="TCP")],
@@ -328,8 +341,8 @@ class InferenceServer(pulumi.ComponentResource):
                 exec_=k8s.core.v1.ExecActionArgs(command=["sleep", str(engine.prestop_seconds)]))),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="dshm", mount_path="/dev/shm")] + (
                 [k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=args.launch.hf_home)] if weights is None else
-                [k8s.core.v1.VolumeMountArgs(name="weights", mount_path=MODEL_PATH, read_only=True),
-                 k8s.core.v1.VolumeMountArgs(name="work", mount_path=args.launch.hf_home)]),
+                ([k8s.core.v1.VolumeMountArgs(name="weights", mount_path=MODEL_PATH, read_only=True)] if weights.mounted else [])
+                + [k8s.core.v1.VolumeMountArgs(name="work", mount_path=args.launch.hf_home)]),
             # Left out, with reason: readOnlyRootFilesystem (the engines and PyTorch write caches under
             # $HOME and /usr/src at run time) and runAsNonRoot (the image runs as root and its
             # files belong to root; no non-root user is defined in it).
@@ -349,7 +362,7 @@ class InferenceServer(pulumi.ComponentResource):
                 # this pod first under memory pressure.
                 # A disk cache is in the sidecar's ephemeral request for the same reason: a node without
                 # room for it is refused up front, not evicted mid-load.
-                annotations=None if weights is None else sidecar_annotations(
+                annotations=None if weights is None or not weights.mounted else sidecar_annotations(
                     weights.sidecar_cpu,
                     weights.sidecar_memory_gib + (weights.cache_gib if weights.cache_medium == "memory" else 0),
                     ephemeral_gib=sidecar_ephemeral_gib(weights))),

@@ -9,7 +9,7 @@ import catalog
 from components.inference_server import rollout_seconds
 from catalog import loading
 from planner.harness import Evaluation
-from settings import NODE_PROVISIONING_SECONDS, Settings
+from settings import NODE_PROVISIONING_SECONDS, Settings, _reader
 
 
 def _money(value) -> str:
@@ -108,10 +108,15 @@ def weights(s: Settings) -> list[str]:
                     "once, its pods read it through Cloud Storage FUSE (docs/regions.md)")
     else:
         head = "Weights: each pod downloads from the Hugging Face Hub onto its own disk (weightSource hub)"
+    if s.weight_reader == "streamer":
+        head = head.replace("pods read it through Cloud Storage FUSE", "vLLM streams it from gs:// into GPU memory "
+                            "with the Run:ai Model Streamer (vllmLoadFormat runai_streamer), no FUSE mount")
     ours = s.cold_start
     other_source = "hub" if s.weight_source == "bucket" else "bucket"
-    other = loading.cold_start(s.model, s.quantize, other_source, s.engine.name)
-    lines = [head, f"Cold start of one replica on a new node (capacity available), weightSource {s.weight_source}:"]
+    other_reader = _reader(s.engine, other_source, s.vllm_load_format)
+    other = loading.cold_start(s.model, s.quantize, other_source, s.engine.name, image_streamed=s.image_streamed,
+                               reader=other_reader, shards=s.machine.gpu_count)
+    lines = [head, images(s), f"Cold start of one replica on a new node (capacity available), weightSource {s.weight_source}:"]
     lines += [f"  {step.name:<40} {step.seconds / 60:>5.1f} min  {step.basis}" for step in ours]
     lines.append(f"  {'total':<40} {loading.minutes(ours):>5.1f} min  (weightSource {other_source}: "
                  f"{loading.minutes(other):.1f} min)")
@@ -121,6 +126,26 @@ def weights(s: Settings) -> list[str]:
                  f"(+{NODE_PROVISIONING_SECONDS // 60} min provisioning per replica); flex-start lead time "
                  f"{s.flex_lead_time_seconds // 60} min")
     return lines
+
+
+def images(s: Settings) -> str:
+    """Where the serving and loader images come from, and whether GPU nodes stream them."""
+    from components import registry
+    from components.model_store import LOADER_IMAGE
+
+    key, _ = registry.split_image(s.image)
+    if key is not None:
+        _, title = registry.UPSTREAMS[key]
+        repo = f"{registry.mirror_host(s.region)}/{s.project}/{registry.repository_id(s.cluster_name, key)}"
+        caveat = "" if key == registry.DOCKER_HUB else " (streaming from a custom-upstream remote repository is undocumented: whole pull from the region if not)"
+        serving = f"{s.image} from {title} through the remote repository {repo}, streamed by image streaming{caveat}"
+    elif registry.in_artifact_registry(s.image):
+        serving = (f"{s.image}, already in Artifact Registry, used as given: streamed only if it is a standard or remote "
+                   "repository the nodes may read (they read the stack's mirrors only; grant them reader on it)")
+    else:
+        serving = f"{s.image}, outside Docker Hub, ghcr.io and Artifact Registry, used as given: pulled whole, not streamed"
+    loader = "" if s.weight_source != "bucket" else f"; the loader's {LOADER_IMAGE.split('@')[0]} through the Docker Hub mirror"
+    return f"Images: {serving}{loader}"
 
 
 def render(ev: Evaluation, s: Settings, stack: str, out_dir: str, problems: list[str], warnings: list[str],

@@ -31,6 +31,9 @@ TIERS = ("spot", "flex-start", "on-demand")
 EXPOSURES = ("cluster-ip", "internal", "public")
 
 WEIGHT_SOURCES = ("bucket", "hub")
+# How vLLM reads bucket weights: the Run:ai Model Streamer straight from gs:// (docs/cold-start.md), or
+# the Cloud Storage FUSE mount TGI uses.
+VLLM_LOAD_FORMATS = ("runai_streamer", "fuse")
 
 # Every key of the project's namespace the program reads: anything else in a stack file is a slip
 # (`replica: 3`) and is refused rather than silently ignored. Pulumi.yaml declares the scalar ones
@@ -43,7 +46,7 @@ KNOWN_KEYS = frozenset((
     "flexStartMaxRunDurationSeconds", "activeMigration", "startupTimeoutMinutes", "maxInputTokens",
     "maxTotalTokens", "exposure", "apiKey", "privateNodes", "authorizedNetworks", "network",
     "systemMachineType", "cacheStorageClass", "priceSpot", "priceFlexStart", "priceOnDemand", "regions",
-    *OBJECT_KEYS,
+    "vllmLoadFormat", *OBJECT_KEYS,
 ))
 
 # Tutorial defaults (GKE tutorial "Serve LLMs on GKE with a cost-optimized and highly available GPU
@@ -106,6 +109,18 @@ class Settings:
     price_overrides: dict[str, float]
     forecast: _forecast.ForecastConfig  # the availability and cost forecast's assumptions
     regions: tuple[str, ...] = ()  # two or more: one serving cell per region behind a multi-cluster Gateway (settings/regions.py)
+    vllm_load_format: str = "runai_streamer"  # vllmLoadFormat
+
+    @property
+    def weight_reader(self) -> str:
+        """"streamer" when vLLM streams the bucket's weights with the Run:ai Model Streamer, else "fuse"."""
+        return _reader(self.engine, self.weight_source, self.vllm_load_format)
+
+    @property
+    def image_streamed(self) -> bool:
+        """The image comes through the cell's Artifact Registry mirror, which GKE streams."""
+        from components import registry
+        return registry.split_image(self.image)[0] is not None
 
     @property
     def max_replicas(self) -> int:
@@ -129,7 +144,9 @@ class Settings:
     @property
     def cold_start(self) -> list[catalog.loading.Step]:
         return catalog.loading.cold_start(self.model, self.quantize, self.weight_source, self.engine.name,
-                                          _cache_disk(self.pod_memory, self.gpu_boot_disk_gb))
+                                          _cache_disk(self.pod_memory, self.gpu_boot_disk_gb),
+                                          image_streamed=self.image_streamed, reader=self.weight_reader,
+                                          shards=self.machine.gpu_count)
 
     @property
     def weights_prefix(self) -> str:
@@ -153,6 +170,10 @@ class Settings:
 
 
 NODE_PROVISIONING_SECONDS = 20 * 60
+
+
+def _reader(engine: Engine, weight_source: str, load_format: str) -> str:
+    return "streamer" if engine.name == "vllm" and weight_source == "bucket" and load_format == "runai_streamer" else "fuse"
 
 
 def _cache_disk(memory: catalog.loading.PodMemory, boot_disk_gb: int) -> int:
@@ -314,12 +335,19 @@ def load() -> Settings:
     bucket = r.checked("modelBucket", "", lambda v: v and names.bucket_name(v), "give the name of an existing bucket, or leave it empty to create one")
     if not bucket:
         bucket = _derived_bucket_name(project)
+    load_format = r.string("vllmLoadFormat", "runai_streamer")
+    if load_format not in VLLM_LOAD_FORMATS:
+        raise ConfigError("vllmLoadFormat", load_format, "unknown way for vLLM to read the bucket", f"use one of: {_names(VLLM_LOAD_FORMATS)}")
+    reader = _reader(engine, weight_source, load_format)
     try:
-        memory = catalog.loading.pod_memory(model, machine, weight_source)
+        memory = catalog.loading.pod_memory(model, machine, weight_source, reader)
     except ValueError as e:
         raise ConfigError("machineType", machine.name, str(e), "use a machine with more memory") from None
-    boot_disk = catalog.loading.gpu_boot_disk_gb(memory.cache, weight_source, engine.name)
-    estimate = catalog.loading.cold_start(model, quantize, weight_source, engine.name, _cache_disk(memory, boot_disk))
+    boot_disk = catalog.loading.gpu_boot_disk_gb(memory.cache, weight_source, engine.name, reader)
+    from components import registry
+    estimate = catalog.loading.cold_start(model, quantize, weight_source, engine.name, _cache_disk(memory, boot_disk),
+                                          image_streamed=registry.split_image(r.string("image", engine.default_image))[0] is not None,
+                                          reader=reader, shards=machine.gpu_count)
     # A model of unknown size has no estimate: the budget the project used before it had one.
     derived_minutes = catalog.loading.startup_budget_seconds(estimate) // 60 if model.checkpoint_gb else 45
     startup = r.integer("startupTimeoutMinutes", 0, 0, 600, "give the model's cold-start budget in minutes, or 0 to derive it from the estimate") or derived_minutes
@@ -431,4 +459,5 @@ def load() -> Settings:
         price_overrides=prices,
         forecast=_forecast.read(r),
         regions=regions,
+        vllm_load_format=load_format,
     )

@@ -8,7 +8,9 @@ from conftest import ROOT, evaluate
 
 @pytest.mark.parametrize("stack", ["dev", "prod", "vllm"])
 def test_a_single_region_stack_keeps_every_urn_it_had_before_cells(stack):
-    # tests/golden/urns-<stack>.txt: the URNs main rendered before the cell existed (commit b67bf9e).
+    # tests/golden/urns-<stack>.txt: the URNs main rendered before the cell existed (commit b67bf9e),
+    # plus issue 19's image mirror (its component, 2 repositories, 2 reader grants, 2 APIs and the
+    # nodes' serviceUsageConsumer) and less the project-wide artifactregistry reader it replaces.
     # A URN that changes is a resource `pulumi up` deletes and creates again (the cluster among them).
     before = (ROOT / "tests" / "golden" / f"urns-{stack}.txt").read_text().split("\n")
     assert evaluate(stack).urns() == [u for u in before if u]

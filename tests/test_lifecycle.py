@@ -97,7 +97,9 @@ def test_load_balancer_endpoint_takes_the_ip_or_the_hostname():
 
 def test_nodes_get_gkes_node_role_and_image_pulls_only():
     roles = sorted(m.plain["role"] for m in evaluate().of_type("gcp:projects/iAMMember:IAMMember"))
-    assert roles == ["roles/artifactregistry.reader", "roles/container.defaultNodeServiceAccount"]
+    # Image pulls are granted per mirror repository (tests/test_image_streaming.py), not project-wide;
+    # serviceUsageConsumer lets the node's own account call the Container File System API.
+    assert roles == ["roles/container.defaultNodeServiceAccount", "roles/serviceusage.serviceUsageConsumer"]
 
 
 def test_default_tgi_image_is_at_least_2_4_so_public_exposure_is_allowed():

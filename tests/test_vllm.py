@@ -1,6 +1,8 @@
 """vLLM as the second engine, chosen by `engine: vllm`: the same Deployment, probes, Service,
 NetworkPolicy and exports, with vLLM's image, flags, port and variables."""
 
+import json
+
 import pytest
 
 import settings
@@ -22,17 +24,20 @@ def args_of(ev) -> dict:
     return parsed
 
 
-def test_image_and_entrypoint_are_vllms_pinned_release():
+def test_image_is_vllms_pinned_release_pulled_through_the_regions_docker_hub_mirror():
     c = container(vllm())
-    assert c["image"] == "vllm/vllm-openai:v0.32.0"
+    # vllm/vllm-openai:v0.32.0, same tag, through the Artifact Registry remote repository of Docker Hub
+    # in the cluster's region (us-central1 by default), so GKE can stream it.
+    assert c["image"] == "us-central1-docker.pkg.dev/test-project/llm-serving-dev-docker-hub/vllm/vllm-openai:v0.32.0"
     assert c["command"] == ["vllm", "serve"]
 
 
-def test_flags_serve_the_bucket_copy_under_the_hub_name_with_derived_limits():
+def test_flags_stream_the_bucket_copy_under_the_hub_name_with_derived_limits():
     ev = vllm()
     a = args_of(ev)
     s = ev.result["s"]
-    assert a["model"] == "/models"  # the bucket's prefix, mounted read-only
+    # The bucket's prefix itself (config and tokenizer beside the shards), read by the Run:ai streamer.
+    assert a["model"] == f"gs://{s.bucket_name}/{AWQ}/87dd4ec502dde74fb3a624835c776b000d190c3b"
     assert a["served-model-name"] == AWQ  # clients still send the Hub id
     assert a["tensor-parallel-size"] == "2"  # every GPU of g2-standard-24
     assert a["quantization"] == "awq_marlin"  # not the slow awq kernel
@@ -41,6 +46,58 @@ def test_flags_serve_the_bucket_copy_under_the_hub_name_with_derived_limits():
     assert a["gpu-memory-utilization"] == "0.90"  # 1 - the catalog's 10% runtime overhead
     assert a["shutdown-timeout"] == "9"  # drain on SIGTERM instead of aborting (default 0), inside Spot's 15 s
     assert (a["host"], a["port"]) == ("0.0.0.0", "8000")
+
+
+def test_runai_streamer_is_the_default_load_format_with_tuned_concurrency_and_a_bounded_buffer():
+    a = args_of(vllm())
+    assert a["load-format"] == "runai_streamer"
+    # 32 reader threads per worker (16, the default, was thread-bound on Cloud Storage in a public
+    # run), and a 4 GiB CPU buffer per worker in bytes (unset, it is the whole checkpoint per worker).
+    assert json.loads(a["model-loader-extra-config"]) == {"concurrency": 32, "memory_limit": 4294967296}
+    assert "distributed" not in a["model-loader-extra-config"]  # not checked for 0.32 with Mixtral
+
+
+def test_streamer_mode_has_no_fuse_mount_sidecar_or_cache_and_keeps_only_a_work_dir():
+    ev = vllm()
+    spec = pod_spec(ev)
+    assert [v["name"] for v in spec["volumes"]] == ["dshm", "work"]
+    assert [m["mountPath"] for m in container(ev)["volumeMounts"]] == ["/dev/shm", "/root/.cache/huggingface"]
+    annotations = server(ev).plain["spec"]["template"]["metadata"].get("annotations") or {}
+    assert not any(k.startswith("gke-gcsfuse/") for k in annotations)  # no sidecar injected
+
+
+def test_streamer_reads_the_bucket_as_the_servers_own_workload_identity():
+    ev = vllm()
+    # The metadata server hands the streamer the llm-server KSA's identity, which holds objectViewer
+    # on the model bucket and nothing else.
+    assert pod_spec(ev)["serviceAccountName"] == "llm-server"
+    grants = [g.plain for g in ev.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+              if g.plain["role"] == "roles/storage.objectViewer"]
+    assert len(grants) == 1 and grants[0]["member"].endswith("/subject/ns/llm/sa/llm-server")
+    assert "HF_TOKEN" not in env_of(ev)  # weights from the bucket: no Hub token in the pod
+
+
+def test_streamer_pod_memory_counts_a_4_gib_buffer_per_gpu_and_no_sidecar():
+    s = vllm().result["s"]
+    # g2-standard-24: 86.3 GiB allocatable less 1.5 GiB of GKE DaemonSets and the 2 GiB node margin
+    # leaves 82 GiB, all the server's without the sidecar (55 beside the FUSE sidecar and its 25 GiB
+    # RAM cache); the need, 4 + 10% of 24.6 GB = 7 GiB plus 2 x 4 GiB of streamer buffer = 15 GiB, fits.
+    assert s.pod_memory.server_memory_gib == 82 and s.pod_memory.server_cpu == 22
+    assert s.pod_memory.cache.medium == "none"
+
+
+def test_fuse_load_format_mounts_the_bucket_as_before():
+    ev = vllm(vllmLoadFormat="fuse")
+    a = args_of(ev)
+    assert a["model"] == "/models" and "load-format" not in a
+    assert "weights" in [v["name"] for v in pod_spec(ev)["volumes"]]
+    annotations = server(ev).plain["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["gke-gcsfuse/volumes"] == "true"
+
+
+def test_hub_weights_ignore_the_load_format():
+    a = args_of(vllm(weightSource="hub"))
+    assert a["model"] == AWQ and "load-format" not in a
 
 
 def test_from_the_hub_vllm_gets_the_hub_id_and_the_token_only_by_reference():

@@ -21,6 +21,8 @@ class Launch:
     gpu_memory_fraction: float  # share of each GPU the engine may take (the rest: CUDA context etc.)
     hf_home: str  # the Hub cache directory (a writable volume)
     offline: bool  # the weights are local: the engine must not reach the Hub
+    # `model` is a gs:// prefix the engine streams itself (vLLM's Run:ai Model Streamer), no mount
+    stream_weights: bool = False
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ and most benchmarks use. Facts checked against the vLLM 0.32.0 release (wheel so
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
+from catalog.loading import STREAMER_BUFFER_GIB, STREAMER_CONCURRENCY
 from components.engines.base import Container, Engine, Launch
 from components.server_metrics import ServerMetrics
 
@@ -64,6 +66,18 @@ def container(launch: Launch, image: str) -> Container:
     flag = QUANTIZATION_FLAG.get(launch.quantize)
     if flag:
         args.append(f"--quantization={flag}")
+    if launch.stream_weights:
+        # The Run:ai Model Streamer reads the safetensors straight from gs:// into GPU memory (0.32:
+        # vllm/config/load.py load formats, review-engines.md B4; Cloud Storage support built in from
+        # vLLM 0.11.1, GKE "Run:ai Model Streamer" how-to). The image installs
+        # runai-model-streamer[s3,gcs,azure]>=0.15.7 (vLLM docker/Dockerfile, RUNAI_MODEL_STREAMER_VERSION;
+        # read in a 2026 copy, not at the 0.32.0 tag). It pulls config and tokenizer from the same prefix
+        # (the loader copies them there) and authenticates through the metadata server: the pod's
+        # Workload Identity, which may read the bucket. `concurrency`: reader threads per worker;
+        # `memory_limit`: the CPU buffer per worker, which the pod's memory counts
+        # (catalog/loading.pod_memory). `distributed` is left off: not checked for 0.32 with Mixtral.
+        extra = {"concurrency": STREAMER_CONCURRENCY, "memory_limit": STREAMER_BUFFER_GIB * 2**30}
+        args += ["--load-format=runai_streamer", f"--model-loader-extra-config={json.dumps(extra, separators=(',', ':'))}"]
     env = {"HF_HOME": launch.hf_home, "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
     if launch.offline:
         env["HF_HUB_OFFLINE"] = "1"
