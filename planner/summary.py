@@ -136,7 +136,14 @@ def images(s: Settings) -> str:
     key, _ = registry.split_image(s.image)
     if key is not None:
         _, title = registry.UPSTREAMS[key]
-        repo = f"{registry.mirror_host(s.region)}/{s.project}/{registry.repository_id(s.cluster_name, key)}"
+        if s.regions:  # one mirror per cell, named after that region's cluster
+            from settings import regions
+
+            first = regions.names(s.regions[0], s.cluster_name, s.bucket_name)
+            repo = (f"{registry.mirror_host(first.region)}/{s.project}/{registry.repository_id(first.cluster_name, key)}"
+                    f" (and its like in each other region)")
+        else:
+            repo = f"{registry.mirror_host(s.region)}/{s.project}/{registry.repository_id(s.cluster_name, key)}"
         caveat = "" if key == registry.DOCKER_HUB else " (streaming from a custom-upstream remote repository is undocumented: whole pull from the region if not)"
         serving = f"{s.image} from {title} through the remote repository {repo}, streamed by image streaming{caveat}"
     elif registry.in_artifact_registry(s.image):
