@@ -39,6 +39,7 @@ def test_a_revision_is_a_40_hex_commit_or_a_ref_of_up_to_100_characters():
     assert ok(names.hf_revision, "a" * 100)
     assert not ok(names.hf_revision, "a" * 101)
     assert ok(names.hf_revision, "refs/pr/1")
+    assert ok(names.hf_revision, "v1.0-RC")  # tags may have capitals
 
 
 @pytest.mark.parametrize("value", ["a..b", "main.", "main/", "main.lock", "a//b", "-main", "ma in"])
@@ -136,7 +137,7 @@ def test_paths_that_are_not_plain_absolute_paths(value, problem):
     assert names.absolute_path(value) == problem
 
 
-@pytest.mark.parametrize("value", ["/data", "/data/", "/a/b-c_d"])
+@pytest.mark.parametrize("value", ["/data", "/data/", "/a/b-c_d", "/opt/X"])
 def test_plain_absolute_paths(value):
     assert ok(names.absolute_path, value)
 
