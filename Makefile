@@ -18,6 +18,8 @@ BENCH_PIP_ARGS ?=
 BENCH_ARGS ?=
 # make mutants: the source files to mutate, e.g. MODULE=components/autoscaling.py (several: space-separated).
 MODULE ?=
+# make mutants RETEST=1: only the survivors of the last full run of each module (after adding tests).
+RETEST ?=
 
 .PHONY: plan test bench smoke benchmark benchmark-url mutants mutants-module clean
 
@@ -71,10 +73,10 @@ benchmark: benchmark-url $(BENCH_VENV)/.ready
 benchmark-url:
 	@test -n "$(URL)" || { echo "make benchmark: give URL=http://HOST:PORT (for a ClusterIP service, run the queryCommand's kubectl port-forward first)" >&2; exit 2; }
 
-## make mutants MODULE=components/autoscaling.py: mutation testing (mutmut) of the modules named, each
+## make mutants MODULE=components/autoscaling.py [RETEST=1]: mutation testing (mutmut) of the modules named, each
 ## against only the tests that exercise it; killed/survived per module, survivors in build/mutants/
 mutants: mutants-module $(MUTANTS_VENV)/.ready
-	$(MUTANTS_VENV)/bin/python tools/mutants.py $(MODULE)
+	$(MUTANTS_VENV)/bin/python tools/mutants.py $(if $(RETEST),--retest) $(MODULE)
 
 # Checked before the mutation virtualenv is built.
 mutants-module:

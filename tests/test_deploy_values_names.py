@@ -144,7 +144,8 @@ def test_plain_absolute_paths(value):
 
 def test_a_bucket_name_has_3_to_63_characters():
     assert ok(names.bucket_name, "abc") and ok(names.bucket_name, "b" * 63)
-    assert not ok(names.bucket_name, "ab")
+    assert names.bucket_name("ab") == ("not a Cloud Storage bucket name (3-63 lowercase letters, digits, '-', '_', "
+                                       "starting and ending with a letter or digit)")
     assert not ok(names.bucket_name, "b" * 64)
     assert ok(names.bucket_name, "a_b-c")
 

@@ -17,6 +17,10 @@ one run's cache confusing the next):
 
 mutmut 3 mutates code inside functions and methods only: module-level constants and dataclass
 defaults are not mutated (pin them with a literal test; tests/MUTANTS.md lists ours).
+With --retest (make mutants RETEST=1) only the survivors of the module's last full run are run again,
+against the current tests: after adding tests that is what can change (a mutant the old tests killed
+stays killed while they are unchanged), in a fraction of the time. The module's source must be the
+same as in that run (checked by its digest).
 Exit status: 0 when every module ran (survivors are a report, not a failure), 2 on bad usage,
 1 when mutmut itself failed.
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import os
 import re
 import shutil
@@ -89,11 +94,14 @@ def select_tests(path: str) -> list[str]:
     return chosen
 
 
-def prepare(work: Path, path: str, tests: list[str]) -> None:
+def prepare(work: Path, path: str, tests: list[str], keep: tuple[str, ...] = ()) -> None:
     """A fresh scratch tree: results from an older source or test file must not be reused."""
+    kept = {name: (work / name).read_bytes() for name in keep if (work / name).exists()}
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
+    for name, content in kept.items():
+        (work / name).write_bytes(content)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in SOURCES + ALSO_COPY + ("tests",):
         src = ROOT / name
@@ -131,18 +139,50 @@ def has_functions(path: str) -> bool:
     return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(tree))
 
 
-def run_module(path: str, children: int) -> tuple[str, dict[str, int], float] | None:
+def source_digest(path: str) -> str:
+    return hashlib.sha256((ROOT / path).read_bytes()).hexdigest()[:16]
+
+
+def previous_survivors(work: Path, path: str) -> tuple[list[str], int] | str:
+    """The mutants a full run left alive and how many it killed, or why a retest cannot use them."""
+    try:
+        text = (work / "survivors.txt").read_text()
+    except OSError:
+        return "no earlier run to retest; run it once without RETEST"
+    head = re.match(r"# \S+: (\d+) not killed of (\d+) mutants", text)
+    digest = re.search(r"^# source sha256 (\w+)$", text, re.M)
+    if not head:
+        return f"{work / 'survivors.txt'} is not a survivors list of tools/mutants.py"
+    if digest and digest[1] != source_digest(path):
+        return f"{path} changed since the full run: its mutants are not the same; run it without RETEST"
+    names = re.findall(r"^# (\S+__mutmut_\d+): ", text, re.M)
+    return names, int(head[2]) - int(head[1])
+
+
+def run_module(path: str, children: int, retest: bool = False) -> tuple[str, dict[str, int], float] | None:
     slug = path[:-3].replace("/", "_")
     work = BUILD / slug
     tests = select_tests(path)
     if not tests:
         print(f"{path}: no test file exercises it; name some in TESTS in tools/mutants.py", file=sys.stderr)
         return None
-    print(f"== {path}: mutating with {len(tests)} test files: {' '.join(t[6:] for t in tests)}", flush=True)
-    prepare(work, path, tests)
+    only: list[str] = []
+    killed_before = 0
+    if retest:
+        previous = previous_survivors(work, path)
+        if isinstance(previous, str):
+            print(f"{path}: {previous}", file=sys.stderr)
+            return None
+        only, killed_before = previous
+        if not only:
+            print(f"{path}: the last run left no survivor to retest")
+            return slug, {"killed": killed_before}, 0.0
+    what = f"retesting {len(only)} survivors" if retest else "mutating"
+    print(f"== {path}: {what} with {len(tests)} test files: {' '.join(t[6:] for t in tests)}", flush=True)
+    prepare(work, path, tests, keep=("survivors.txt",) if retest else ())
     started = time.monotonic()
     with open(work / "mutmut.log", "w") as log:
-        run = mutmut(work, "run", "--max-children", str(children), log=log)
+        run = mutmut(work, "run", "--max-children", str(children), *only, log=log)
     seconds = time.monotonic() - started
     if run.returncode != 0:
         print(f"{path}: mutmut failed (exit {run.returncode}); see {(work / 'mutmut.log').relative_to(ROOT)}",
@@ -153,16 +193,17 @@ def run_module(path: str, children: int) -> tuple[str, dict[str, int], float] | 
     statuses: dict[str, str] = {}
     for line in listing.stdout.splitlines():
         m = STATUS.match(line)
-        if m:
+        if m and (not only or m["name"] in only):
             statuses[m["name"]] = m["status"].strip()
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {"killed": killed_before} if retest else {}
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
 
     survivors = sorted(n for n, s in statuses.items() if s != "killed")
+    total = sum(counts.values())
     with open(work / "survivors.txt", "w") as out:
-        out.write(f"# {path}: {len(survivors)} not killed of {len(statuses)} mutants; "
-                  f"tests: {' '.join(tests)}\n")
+        out.write(f"# {path}: {len(survivors)} not killed of {total} mutants; tests: {' '.join(tests)}\n"
+                  f"# source sha256 {source_digest(path)}\n")
         for name in survivors:
             out.write(mutmut(work, "show", name).stdout.rstrip() + "\n\n")
     return slug, counts, seconds
@@ -173,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="+", help="source files to mutate, e.g. components/autoscaling.py")
     parser.add_argument("--children", type=int, default=1,
                         help="mutants run in parallel (default 1: the tests are CPU-bound)")
+    parser.add_argument("--retest", action="store_true",
+                        help="run only the survivors of the last full run (after adding tests; the module unchanged)")
     args = parser.parse_args(argv)
 
     paths = []
@@ -195,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line, flush=True)
             lines.append(line)
             continue
-        result = run_module(path, args.children)
+        result = run_module(path, args.children, args.retest)
         if result is None:
             failed = True
             continue
