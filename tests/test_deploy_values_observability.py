@@ -225,3 +225,34 @@ def test_the_email_channel_names_the_deployment():
     ev = run(args(alert_email="oncall@example.com"))
     channel = ev.one("gcp:monitoring/notificationChannel:NotificationChannel").plain
     assert channel["displayName"] == "LLM serving alerts (llm)" and channel["project"] == PROJECT
+
+
+def test_every_chart_states_its_legends_unit_axis_and_thresholds():
+    # What an operator reads on the dashboard during an incident: the legend says which series is
+    # which, the unit lets the console scale seconds and MiB, the threshold lines show the limits.
+    def summary(tile):
+        chart = tile["widget"]["xyChart"]
+        sets = chart["dataSets"]
+        return ([d["legendTemplate"] for d in sets], {d["timeSeriesQuery"]["unitOverride"] for d in sets},
+                {d["targetAxis"] for d in sets}, chart["yAxis"], chart.get("thresholds", []))
+
+    y = "Y1"
+    assert [summary(t) for t in tiles(run(args(VLLM_METRICS, max_replicas=3, target_queue_size=4)))] == [
+        (["available (ready)", "desired (Deployment)", "desired (HPA)"], {"1"}, {y},
+         {"label": "replicas", "scale": "LINEAR"}, [{"value": 3, "label": "maxReplicas", "targetAxis": y}]),
+        (["${labels.pod}", "average"], {"1"}, {y}, {"label": "waiting requests", "scale": "LINEAR"},
+         [{"value": 4, "label": "HPA target", "targetAxis": y}]),
+        (["${labels.pod}"], {"1"}, {y}, {"label": "requests", "scale": "LINEAR"}, []),
+        (["p50 end-to-end", "p95 end-to-end", "p95 time to first token"], {"s"}, {y},
+         {"label": "seconds", "scale": "LINEAR"}, []),
+        (["tokens/s"], {"1/s"}, {y}, {"label": "tokens/s", "scale": "LINEAR"}, []),
+        (["${labels.exported_pod}"], {"%"}, {y}, {"label": "%", "scale": "LINEAR"}, []),
+        (["${labels.exported_pod}"], {"MiBy"}, {y}, {"label": "MiB", "scale": "LINEAR"}, []),
+        (["Spot", "flex-start", "on-demand"], {"1"}, {y}, {"label": "nodes", "scale": "LINEAR"}, []),
+    ]
+
+
+def test_gpu_memory_chart_sums_dcgm_framebuffer_per_pod_of_this_cluster():
+    memory = tiles(run(args()))[6]["widget"]["xyChart"]["dataSets"][0]["timeSeriesQuery"]["prometheusQuery"]
+    assert memory == ('sum by (exported_pod) ({__name__="DCGM_FI_DEV_FB_USED",cluster="c",location="us-central1",'
+                      'exported_pod=~"llm-[a-z0-9]+-[a-z0-9]+"})')
