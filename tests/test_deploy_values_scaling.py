@@ -116,6 +116,46 @@ def test_not_an_object_is_refused_with_the_example():
         evaluate(autoscaling="[1, 3]")
 
 
+FIX = 'give {"minReplicas": 1, "maxReplicas": 3, "targetQueueSize": 4}'
+
+
+def config_error(autoscaling, **config) -> str:
+    with pytest.raises(ConfigError) as raised:
+        evaluate(autoscaling=autoscaling, **config)
+    return str(raised.value)
+
+
+# The whole message, as `make plan` prints it in one line: the key, the value as given, the problem
+# and a fix that works. A slip in any part leaves the user without the way out.
+@pytest.mark.parametrize("given, message", [
+    ('{"minReplicas": 0, "maxReplicas": 3}',
+     'config autoscaling={"minReplicas": 0, "maxReplicas": 3}: minReplicas must be a whole number of replicas, '
+     f'1 or more; {FIX}'),
+    ("[1, 3]", f"config autoscaling='[1, 3]': not an object; {FIX}"),
+    ("{not json", f"config autoscaling='{{not json': not an object; {FIX}"),
+    ('{"maxReplicas": 2, "minReplica": 1}',
+     'config autoscaling={"maxReplicas": 2, "minReplica": 1}: unknown key \'minReplica\'; '
+     "use only minReplicas, maxReplicas, targetQueueSize"),
+    ('{"minReplicas": 3, "maxReplicas": 2}',
+     'config autoscaling={"minReplicas": 3, "maxReplicas": 2}: minReplicas 3 is above maxReplicas 2; '
+     "make minReplicas <= maxReplicas"),
+    ('{"maxReplicas": 3, "targetQueueSize": 0}',
+     'config autoscaling={"maxReplicas": 3, "targetQueueSize": 0}: targetQueueSize must be a positive number of '
+     "waiting requests per replica; use e.g. 4 (Google suggests starting at 3-5)"),
+    ('{"maxReplicas": 8}',
+     'config autoscaling={"maxReplicas": 8}: maxReplicas 8 needs up to 18 NVIDIA L4 GPUs (2 per replica plus a '
+     "spare node), above gpuQuota 16; use maxReplicas 7 or less, or raise the project's preemptible GPU quota "
+     "and gpuQuota"),
+])
+def test_bad_autoscaling_config_names_the_key_the_value_and_the_fix(given, message):
+    assert config_error(given) == message
+
+
+def test_a_boolean_queue_target_is_refused():
+    # JSON true is a Python int (1): taken as a target it would silently mean one waiting request.
+    assert "targetQueueSize must be a positive number" in config_error('{"maxReplicas": 3, "targetQueueSize": true}')
+
+
 # --- the autoscaler as the program renders it ------------------------------------------------------
 
 def test_scale_down_takes_the_highest_recommendation_and_one_pod_per_five_minutes():
