@@ -210,6 +210,25 @@ def test_just_past_the_limits_is_refused(over, message):
     assert message in rejected(args(**over))
 
 
+@pytest.mark.parametrize("over, message", [
+    (dict(min_replicas=0), "min_replicas 0: must be at least 1 (with no pod there is no queue metric to scale up on)"),
+    (dict(min_replicas=2, max_replicas=1), "max_replicas 1: must be >= min_replicas 2"),
+    (dict(target_queue_size=0), "target_queue_size 0: must be > 0 (waiting requests per pod)"),
+    (dict(scale_down_stabilization_seconds=3601),
+     "scale_down_stabilization_seconds 3601: must be 0-3600 (the Kubernetes maximum)"),
+    (dict(scale_down_period_seconds=1801), "scale_down_period_seconds 1801: must be 1-1800"),
+    (dict(selector={}), "selector: must name the pods' labels (an empty selector would scrape every pod in the namespace); "
+                        "PodMonitoring spec.selector.matchLabels: required, a non-empty map (an empty selector scrapes every pod)"),
+])
+def test_each_bad_argument_has_one_whole_message(over, message):
+    # What the plan prints: the argument, its value, and the range that works.
+    assert rejected(args(**over)) == "autoscaling: " + message
+
+
+def test_a_scrape_interval_that_is_no_duration_is_named():
+    assert "scrape_interval '15': must be a Prometheus duration such as 15s" in rejected(args(scrape_interval="15"))
+
+
 def test_every_problem_is_reported_at_once():
     message = rejected(args(min_replicas=0, target_queue_size=0))
     assert message.startswith("autoscaling: min_replicas 0: must be at least 1")
