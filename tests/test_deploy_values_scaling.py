@@ -9,6 +9,7 @@ import pytest
 
 from components import identity
 from components.autoscaling import AutoscalingArgs, InvalidAutoscaling, ServerAutoscaling
+from components.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
 from components.engines.tgi import METRICS as TGI_METRICS
 from conftest import PROJECT, evaluate, server
 from planner import harness
@@ -260,3 +261,70 @@ def test_principal_is_the_workload_identity_federation_form():
     assert identity.principal("123", PROJECT, "llm", "server") == (
         "principal://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/"
         f"{PROJECT}.svc.id.goog/subject/ns/llm/sa/server")
+
+
+# --- the Custom Metrics Stackdriver Adapter ----------------------------------------------------------
+
+ADAPTER = "custom-metrics-stackdriver-adapter"
+
+
+def adapter_on_a_cluster():
+    """The adapter as the program creates it: on the cluster's own Kubernetes provider."""
+    import pulumi_kubernetes as k8s
+
+    def program():
+        cluster = k8s.Provider("the-cluster", kubeconfig="{}")
+        MetricsAdapter("adapter", MetricsAdapterArgs(project=PROJECT, project_number="1"),
+                       opts=pulumi.ResourceOptions(providers=[cluster]))
+
+    return evaluate(program=program)
+
+
+def test_every_adapter_object_goes_to_the_clusters_provider():
+    # Without it the objects would go to whatever cluster the ambient kubeconfig points at.
+    ev = adapter_on_a_cluster()
+    k8s_objects = [r for r in ev.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert len(k8s_objects) == 14
+    assert all("::the-cluster::" in (r.provider or "") for r in k8s_objects), [r.name for r in k8s_objects]
+
+
+def test_adapter_component_type_keeps_its_urns():
+    # The type is part of every child's URN: a changed type replaces the adapter, its Service and
+    # the three APIServices on the next `pulumi up` (metrics unavailable to every HPA meanwhile).
+    ev = adapter_on_a_cluster()
+    [component] = [r for r in ev.resources if r.name == "adapter"]
+    assert component.type == "llmserving:k8s:MetricsAdapter"
+
+
+def test_adapter_pods_carry_googles_selector_labels():
+    # A Deployment's selector cannot change in place: labels other than Google's manifest's would
+    # make the next update of an adapter installed from it fail.
+    ev = adapter_on_a_cluster()
+    deployment = next(r.plain for r in ev.of_type("kubernetes:apps/v1:Deployment"))
+    assert deployment["spec"]["selector"]["matchLabels"] == {"run": ADAPTER, "k8s-app": ADAPTER}
+    assert deployment["spec"]["template"]["metadata"]["labels"] == {
+        "run": ADAPTER, "k8s-app": ADAPTER, "kubernetes.io/cluster-service": "true"}
+
+
+def test_adapter_role_bindings_refer_to_cluster_roles_of_the_rbac_group():
+    ev = adapter_on_a_cluster()
+    refs = {r.plain["metadata"]["name"]: r.plain["roleRef"] for r in ev.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")}
+    group = "rbac.authorization.k8s.io"
+    assert refs == {
+        "custom-metrics:system:auth-delegator": {"apiGroup": group, "kind": "ClusterRole", "name": "system:auth-delegator"},
+        "custom-metrics-resource-reader": {"apiGroup": group, "kind": "ClusterRole", "name": "custom-metrics-resource-reader"},
+        "external-metrics-reader": {"apiGroup": group, "kind": "ClusterRole", "name": "external-metrics-reader"},
+    }
+
+
+def test_adapter_objects_in_its_namespace_wait_for_the_namespace():
+    # On a first deploy a ServiceAccount or binding sent before its Namespace exists is refused.
+    ev = adapter_on_a_cluster()
+    rbac = "kubernetes:rbac.authorization.k8s.io/v1:"
+    for type_, name in (("kubernetes:core/v1:ServiceAccount", "adapter-sa"),
+                        (rbac + "ClusterRoleBinding", "adapter-auth-delegator"),
+                        (rbac + "RoleBinding", "adapter-auth-reader"),
+                        (rbac + "ClusterRoleBinding", "adapter-resource-reader"),
+                        ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "adapter-ingress")):
+        [r] = [x for x in ev.of_type(type_) if x.name == name]
+        assert "kubernetes:core/v1:Namespace::adapter-ns" in r.opts.depends_on, (name, r.opts.depends_on)
