@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := venv
 SCAN_VENV := .venv-scan
 BENCH_VENV := .venv-bench
+MUTANTS_VENV := .venv-mutants
 STACK ?= dev
 # make smoke / make benchmark: the endpoint (empty: smoke discovers it from the stack outputs).
 URL ?=
@@ -15,8 +16,12 @@ BENCH_SECONDS ?= 120
 BENCH_DATA ?= kind=synthetic_text,prompt_tokens=256,output_tokens=128
 BENCH_PIP_ARGS ?=
 BENCH_ARGS ?=
+# make mutants: the source files to mutate, e.g. MODULE=components/autoscaling.py (several: space-separated).
+MODULE ?=
+# make mutants RETEST=1: only the survivors of the last full run of each module (after adding tests).
+RETEST ?=
 
-.PHONY: plan test bench smoke benchmark benchmark-url clean
+.PHONY: plan test bench smoke benchmark benchmark-url mutants mutants-module clean
 
 $(VENV)/.ready: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +31,11 @@ $(VENV)/.ready: requirements.txt requirements-dev.txt
 $(BENCH_VENV)/.ready: requirements-bench.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check $(BENCH_PIP_ARGS) -r requirements-bench.txt
+	touch $@
+
+$(MUTANTS_VENV)/.ready: requirements-mutants.txt requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(MUTANTS_VENV)
+	$(MUTANTS_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-mutants.txt
 	touch $@
 
 $(SCAN_VENV)/.ready: requirements-scan.txt
@@ -86,5 +96,14 @@ benchmark: benchmark-url $(BENCH_VENV)/.ready
 benchmark-url:
 	@test -n "$(URL)" || { echo "make benchmark: give URL=http://HOST:PORT (for a ClusterIP service, run the queryCommand's kubectl port-forward first)" >&2; exit 2; }
 
+## make mutants MODULE=components/autoscaling.py [RETEST=1]: mutation testing (mutmut) of the modules named, each
+## against only the tests that exercise it; killed/survived per module, survivors in build/mutants/
+mutants: mutants-module $(MUTANTS_VENV)/.ready
+	$(MUTANTS_VENV)/bin/python tools/mutants.py $(if $(RETEST),--retest) $(MODULE)
+
+# Checked before the mutation virtualenv is built.
+mutants-module:
+	@test -n "$(MODULE)" || { echo "make mutants: give MODULE=components/autoscaling.py (one or more source files, space-separated)" >&2; exit 2; }
+
 clean:
-	rm -rf build $(VENV) $(SCAN_VENV) $(BENCH_VENV) .pytest_cache .hypothesis
+	rm -rf build mutants $(VENV) $(SCAN_VENV) $(BENCH_VENV) $(MUTANTS_VENV) .pytest_cache .hypothesis
