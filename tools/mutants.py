@@ -68,7 +68,7 @@ TESTS = {
     "settings/names.py": ["test_settings.py", "test_security.py", "test_deploy_values_names.py"],
     "catalog/nodes.py": ["test_node_fit.py", "test_catalog.py", "test_deploy_values_nodes.py"],
     "planner/fit.py": ["test_node_fit.py", "test_plan.py", "test_deploy_values_nodes.py"],
-    "components/compute_class.py": ["test_compute_class.py", "test_image_streaming.py",
+    "components/compute_class.py": ["test_compute_class.py", "test_image_streaming.py", "test_cell.py",
                                     "test_deploy_values_platform.py"],
     "components/cluster.py": ["test_cluster.py", "test_lifecycle.py", "test_security.py", "test_cell.py",
                               "test_deploy_values_platform.py"],
