@@ -66,6 +66,12 @@ def test_the_class_resource_is_named_after_its_component_under_it():
     assert ev.one(COMPUTE_CLASS).opts.parent == "llmserving:gke:ComputeClass::gpu"
 
 
+def test_the_compute_class_is_created_on_the_stacks_cluster():
+    # The class inherits the cell's provider through its component: without it the object would go to
+    # whatever cluster the ambient kubeconfig points at, and this cluster's pods would find no class.
+    assert "pulumi:providers:kubernetes::llm-k8s" in evaluate().one(COMPUTE_CLASS).provider
+
+
 def test_the_stack_exports_the_class_name_pods_select():
     assert evaluate().outputs["computeClassName"] == "dws-model-inference-class"
 
