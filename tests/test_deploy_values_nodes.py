@@ -122,3 +122,40 @@ def test_the_sidecar_ephemeral_default_is_5_gib():
 def test_gpu_nodes_boot_from_pd_balanced():
     # G2 (L4) machines do not take pd-standard, NAP's default.
     assert nodes.BOOT_DISK_TYPE == "pd-balanced"
+
+
+# --- the plan's pod-fit section (planner/fit.py render) ---------------------------------------------------
+
+SYSTEM_POOL = {"type": "gcp:container/nodePool:NodePool",
+               "inputs": {"nodeConfig": {"machineType": "e2-standard-4", "diskSizeGb": 100}}}
+GPU_CLASS = {"apiVersion": "cloud.google.com/v1", "kind": "ComputeClass", "metadata": {"name": "gpus"},
+             "spec": {"priorities": [{"machineType": "g2-standard-24", "spot": True, "gpu": {"type": "nvidia-l4", "count": 2},
+                                      "storage": {"bootDiskType": "pd-balanced", "bootDiskSize": 200}}]}}
+
+
+def _job(requests: dict, selector: dict | None = None) -> dict:
+    return {"kind": "Job", "metadata": {"name": "probe"}, "spec": {"template": {"spec": {
+        "nodeSelector": selector or {}, "containers": [{"name": "c", "resources": {"requests": requests}}]}}}}
+
+
+def test_the_plan_prints_each_pods_requests_allocatable_and_headroom_and_gpus_only_for_gpu_pods():
+    # What `make plan` shows a user deciding whether a machine is big enough. System node: 3.92 - 0.469
+    # = 3.45 cores, 12.954 - 1.101 = 11.9 GiB, 43.8 GiB. g2-standard-24: 23.87 - 0.719 = 23.15 cores,
+    # 86.334 - 1.460 = 84.9 GiB, 97.4 GiB (200 GB disk), 2 GPUs. A pod asking for no GPU gets no GPU cell.
+    fits, problems = fit.check([GPU_CLASS, _job({"cpu": "1", "memory": "2Gi"}),
+                                _job({"nvidia.com/gpu": "2", "cpu": "20"}, {"cloud.google.com/compute-class": "gpus"})],
+                               [SYSTEM_POOL])
+    assert problems == []
+    assert fit.render(fits) == "\n".join([
+        "Pods on their nodes (requests vs allocatable after GKE's DaemonSets; headroom):",
+        "  Job probe on system pool e2-standard-4, 100 GB boot disk",
+        "    cpu 1.00/3.45 (headroom 2.45); memory 2.0Gi/11.9Gi (headroom 9.9Gi); "
+        "ephemeral-storage 0.0Gi/43.8Gi (headroom 43.8Gi)",
+        "  Job probe on gpus priority 1: g2-standard-24, 200 GB boot disk",
+        "    cpu 20.00/23.15 (headroom 3.15); memory 0.0Gi/84.9Gi (headroom 84.9Gi); "
+        "ephemeral-storage 0.0Gi/97.4Gi (headroom 97.4Gi); nvidia.com/gpu 2/2 (headroom 0)",
+    ])
+
+
+def test_the_plan_prints_no_pod_section_when_there_is_no_pod():
+    assert fit.render([]) == ""
