@@ -90,6 +90,8 @@ def _cache_line(s: Settings) -> str:
     cache = s.pod_memory.cache
     if s.weight_source != "bucket":
         return ""
+    if s.weight_reader != "fuse":
+        return f"; no FUSE sidecar or file cache ({cache.reason})"
     return (f"; FUSE sidecar {loading.SIDECAR_CPU} CPU, {loading.SIDECAR_MEMORY_GIB}Gi; file cache "
             + (f"{cache.size_gib}Gi on {cache.medium}" if cache.medium != "none" else "none") + f" ({cache.reason})")
 

@@ -218,6 +218,15 @@ def test_the_internal_gateway_gets_a_proxy_only_subnet_in_every_region():
     assert len({s.plain["ipCidrRange"] for s in subnets}) == 3
 
 
+def test_the_internal_gateway_has_a_frontend_address_in_every_region():
+    # GKE's cross-regional internal samples give the Gateway one ephemeral address per region.
+    (gateway,) = kinds(multi(THREE, exposure="internal"), "Gateway")
+    assert gateway.plain["spec"]["addresses"] == [
+        {"type": f"networking.gke.io/ephemeral-ipv4-address/{r}", "value": r} for r in THREE]
+    (public,) = kinds(multi(exposure="public"), "Gateway")
+    assert "addresses" not in public.plain["spec"]  # the global external class gets its own address
+
+
 def test_a_public_gateway_needs_no_proxy_only_subnet():
     assert multi(exposure="public").of_type("gcp:compute/subnetwork:Subnetwork") == []
 
