@@ -328,3 +328,13 @@ def test_adapter_objects_in_its_namespace_wait_for_the_namespace():
                         ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "adapter-ingress")):
         [r] = [x for x in ev.of_type(type_) if x.name == name]
         assert "kubernetes:core/v1:Namespace::adapter-ns" in r.opts.depends_on, (name, r.opts.depends_on)
+
+
+def test_adapter_runs_one_replica_in_its_own_namespace():
+    # The Service, the APIServices and the Workload Identity grant all name custom-metrics: an
+    # adapter Deployment anywhere else leaves the Service without endpoints and every HPA blind.
+    # One replica, as Google ships it (HPAs keep their count while it restarts).
+    deployment = next(r.plain for r in adapter_on_a_cluster().of_type("kubernetes:apps/v1:Deployment"))
+    assert deployment["metadata"] == {"name": ADAPTER, "namespace": "custom-metrics",
+                                      "labels": {"run": ADAPTER, "k8s-app": ADAPTER}}
+    assert deployment["spec"]["replicas"] == 1
