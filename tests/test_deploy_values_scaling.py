@@ -338,3 +338,20 @@ def test_adapter_runs_one_replica_in_its_own_namespace():
     assert deployment["metadata"] == {"name": ADAPTER, "namespace": "custom-metrics",
                                       "labels": {"run": ADAPTER, "k8s-app": ADAPTER}}
     assert deployment["spec"]["replicas"] == 1
+
+
+def test_the_autoscaler_goes_to_the_clusters_provider_under_its_own_type():
+    # Its objects must reach the cluster the program made, not the ambient kubeconfig's; and the
+    # component type is part of the HPA's and PodMonitoring's URNs: a changed type replaces them.
+    import pulumi_kubernetes as k8s
+
+    def program():
+        cluster = k8s.Provider("the-cluster", kubeconfig="{}")
+        ServerAutoscaling("autoscaling", args(), opts=pulumi.ResourceOptions(providers=[cluster]))
+
+    ev = evaluate(program=program)
+    objects = [r for r in ev.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert sorted(r.type for r in objects) == [HPA, POD_MONITORING]
+    assert all("::the-cluster::" in (r.provider or "") for r in objects)
+    [component] = [r for r in ev.resources if r.name == "autoscaling"]
+    assert component.type == "llmserving:k8s:ServerAutoscaling"
