@@ -355,3 +355,21 @@ def test_the_autoscaler_goes_to_the_clusters_provider_under_its_own_type():
     assert all("::the-cluster::" in (r.provider or "") for r in objects)
     [component] = [r for r in ev.resources if r.name == "autoscaling"]
     assert component.type == "llmserving:k8s:ServerAutoscaling"
+
+
+def test_the_adapters_iam_grant_is_a_child_of_the_adapter(monkeypatch):
+    # The parent is part of the grant's URN. A grant that moves (re-parented) is replaced: the new
+    # binding is created (already there), then the old one deleted, which removes the role the
+    # adapter reads Cloud Monitoring with, and every HPA loses its metric.
+    from pulumi.runtime.mocks import MockMonitor
+
+    parents = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(self, request):
+        parents[request.name] = request.parent
+        return register(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
+    adapter_on_a_cluster()
+    assert parents["adapter-monitoring-viewer"].endswith("llmserving:k8s:MetricsAdapter::adapter")
