@@ -135,8 +135,8 @@ def config_error(autoscaling, **config) -> str:
     ("[1, 3]", f"config autoscaling='[1, 3]': not an object; {FIX}"),
     ("{not json", f"config autoscaling='{{not json': not an object; {FIX}"),
     ('{"maxReplicas": 2, "minReplica": 1}',
-     'config autoscaling={"maxReplicas": 2, "minReplica": 1}: unknown key \'minReplica\'; '
-     "use only minReplicas, maxReplicas, targetQueueSize"),
+     'config autoscaling={"maxReplicas": 2, "minReplica": 1}: unknown field \'minReplica\'; '
+     "did you mean minReplicas? (fields: minReplicas, maxReplicas, targetQueueSize)"),
     ('{"minReplicas": 3, "maxReplicas": 2}',
      'config autoscaling={"minReplicas": 3, "maxReplicas": 2}: minReplicas 3 is above maxReplicas 2; '
      "make minReplicas <= maxReplicas"),
