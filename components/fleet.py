@@ -75,7 +75,6 @@ class Fleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         apis = [gcp.projects.Service(f"{name}-api-{api.split('.')[0]}", project=args.project, service=api,
                                      disable_on_destroy=False, opts=child) for api in APIS]
-        after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
         clusters = [m.cluster for m in args.members]
 
         # A Membership of its own rather than the cluster's `fleet` block: the cluster resource (and
