@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import catalog
-from components.inference_server import rollout_seconds
+from components.serving.inference_server import rollout_seconds
 from catalog import loading
 from planner.harness import Evaluation
 from settings import NODE_PROVISIONING_SECONDS, Settings, _reader
@@ -132,8 +132,8 @@ def weights(s: Settings) -> list[str]:
 
 def images(s: Settings) -> str:
     """Where the serving and loader images come from, and whether GPU nodes stream them."""
-    from components import registry
-    from components.model_store import LOADER_IMAGE
+    from components.platform import registry
+    from components.serving.model_store import LOADER_IMAGE
 
     key, _ = registry.split_image(s.image)
     if key is not None:

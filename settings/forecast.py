@@ -126,7 +126,7 @@ def design(s: "Settings", *, ladder: Optional[tuple[str, ...]] = None, replicas:
         regions=built,
         recovery_seconds=recovery_seconds(s),
         flex_max_run_seconds=s.flex_max_run_seconds or catalog.forecast.FLEX_MAX_RUN_SECONDS,
-        # The ComputeClass always sets nodeRecycling on its flex-start rung (components/compute_class.py).
+        # The ComputeClass always sets nodeRecycling on its flex-start rung (components/platform/compute_class.py).
         flex_lead_time_seconds=s.flex_lead_time_seconds,
         active_migration=s.active_migration if active_migration is None else active_migration,
     )

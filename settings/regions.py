@@ -102,7 +102,7 @@ def read(r: Reader, machine: catalog.Machine, location: str, exposure: str, buck
                           "with regions each region gets a bucket of its own beside its GPUs; one bucket would be read across regions",
                           "leave modelBucket empty")
     if exposure == "public":
-        # The Gateway's listener is HTTP (components/gateway.py): say so where the user looks.
+        # The Gateway's listener is HTTP (components/platform/gateway.py): say so where the user looks.
         pulumi.log.warn("the public Gateway listens on plain HTTP (port 80): the API key and prompts cross the internet "
                         "unencrypted; put TLS in front before real traffic (docs/regions.md)")
     return tuple(regions)

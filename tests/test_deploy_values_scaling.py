@@ -7,10 +7,10 @@ import re
 import pulumi
 import pytest
 
-from components import identity
-from components.autoscaling import AutoscalingArgs, InvalidAutoscaling, ServerAutoscaling
-from components.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
-from components.engines.tgi import METRICS as TGI_METRICS
+from components.platform import identity
+from components.operations.autoscaling import AutoscalingArgs, InvalidAutoscaling, ServerAutoscaling
+from components.operations.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
+from components.serving.engines.tgi import METRICS as TGI_METRICS
 from conftest import PROJECT, evaluate, server
 from planner import harness
 from settings.reader import ConfigError

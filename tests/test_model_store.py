@@ -9,7 +9,7 @@ import pytest
 import catalog
 import settings
 from catalog import loading
-from components import model_store
+from components.serving import model_store
 from conftest import server, PROJECT, TOKEN, container, env_of, evaluate, pod_spec, secret_name
 from planner import render, validate
 from planner.harness import MOCK_PROJECT_NUMBER

@@ -256,14 +256,14 @@ def test_the_backend_policy_outlasts_a_streamed_answer_and_caps_each_replica_so_
 
 
 def test_the_backend_timeout_follows_the_token_limit_at_ten_tokens_a_second():
-    from components.gateway import request_timeout_seconds
+    from components.platform.gateway import request_timeout_seconds
     assert request_timeout_seconds(8000) == 800
     assert request_timeout_seconds(1000) == 300  # floor
     assert request_timeout_seconds(100000) == 3600  # ceiling
 
 
 def test_front_door_objects_pass_the_projects_rules():
-    from components import gateway_rules
+    from planner.rules import gateway as gateway_rules
     ev = multi(THREE, exposure="internal")
     for obj in ev.k8s_objects():
         if gateway_rules.handles(obj.plain):
@@ -271,7 +271,7 @@ def test_front_door_objects_pass_the_projects_rules():
 
 
 def test_the_rules_refuse_a_route_that_matches_every_path():
-    from components import gateway_rules
+    from planner.rules import gateway as gateway_rules
     (route,) = kinds(multi(), "HTTPRoute")
     body = rendered(route)
     body["spec"]["rules"][0]["matches"] = []
@@ -279,7 +279,7 @@ def test_the_rules_refuse_a_route_that_matches_every_path():
 
 
 def test_the_rules_refuse_an_unknown_policy_field():
-    from components import gateway_rules
+    from planner.rules import gateway as gateway_rules
     (policy,) = kinds(multi(), "GCPBackendPolicy")
     body = rendered(policy)
     body["spec"]["default"]["timeoutSecs"] = 600

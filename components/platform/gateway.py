@@ -11,10 +11,10 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components import gateway_rules as rules
+from planner.rules import gateway as rules
 
 # Only these reach the engines: vLLM's /invocations (same inference, no API key check) and every
-# other non-/v1 path stay unreachable from outside (components/engines/vllm.py check_image).
+# other non-/v1 path stay unreachable from outside (components/serving/engines/vllm.py check_image).
 ROUTED_PATHS = ("/v1/completions", "/v1/chat/completions", "/v1/models")
 CLASSES = {"public": "gke-l7-global-external-managed-mc", "internal": "gke-l7-cross-regional-internal-managed-mc"}
 GATEWAY_NAME = "llm-gateway"

@@ -10,7 +10,8 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_gcp as gcp
 
-from components import identity, metrics_adapter
+from components.platform import identity
+from components.operations import metrics_adapter
 
 # What the multi-cluster Gateway needs enabled (GKE "Prepare your environment for multi-cluster
 # Gateways" / "Enable multi-cluster Gateways": gkehub, multiclusterservicediscovery,
