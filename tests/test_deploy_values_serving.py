@@ -351,3 +351,39 @@ def test_bucket_mode_requests_the_work_dir_on_ephemeral_storage():
 
 def test_revision_history_keeps_three_replica_sets():
     assert server(evaluate()).plain["spec"]["revisionHistoryLimit"] == 3
+
+
+# --- queryCommand (outputs.py) -------------------------------------------------------------------------
+
+REQUEST = ('\'{"model": "mistralai/Mixtral-8x7B-Instruct-v0.1", "prompt": "[INST] How do I deploy a container on '
+           'Kubernetes? [/INST]", "max_tokens": 128, "temperature": 0.7}\'')
+
+
+def test_query_command_for_a_cluster_ip_service_is_credentials_port_forward_then_curl():
+    # What a user pastes after `pulumi up`: every token of it matters (the port-forward must run in
+    # the background and have 3 s to open before curl; the JSON must be quoted for the shell).
+    assert evaluate().outputs["queryCommand"] == (
+        "echo 'Text Generation Inference (tgi) serving mistralai/Mixtral-8x7B-Instruct-v0.1 (listed on /v1/models "
+        "as /models; requests may name either)' && "
+        "gcloud container clusters get-credentials llm-serving-dev --location us-central1 --project test-project && "
+        "(kubectl -n llm port-forward service/llm-service 8080:8080 >/dev/null &) && sleep 3 && "
+        "curl -s http://localhost:8080/v1/completions -H 'Content-Type: application/json' -d " + REQUEST)
+
+
+def test_query_command_for_a_load_balancer_sends_the_api_key_header_and_skips_the_port_forward():
+    assert evaluate(exposure="internal", apiKey="k" * 24, weightSource="hub").outputs["queryCommand"] == (
+        "echo 'Text Generation Inference (tgi) serving mistralai/Mixtral-8x7B-Instruct-v0.1' && "
+        "gcloud container clusters get-credentials llm-serving-dev --location us-central1 --project test-project && "
+        "curl -s http://10.128.0.50:8080/v1/completions -H 'Content-Type: application/json' "
+        "-H \"Authorization: Bearer $API_KEY\" -d " + REQUEST)
+
+
+def test_query_command_through_a_gateway_without_an_address_reads_it_from_the_config_cluster():
+    ev = evaluate(regions=["us-central1", "us-east4"], exposure="public", apiKey="k" * 24)
+    assert ev.outputs["queryCommand"] == (
+        "echo 'Text Generation Inference (tgi) serving mistralai/Mixtral-8x7B-Instruct-v0.1 (listed on /v1/models "
+        "as /models; requests may name either)' && "
+        "gcloud container clusters get-credentials llm-serving-dev-usc1 --location us-central1 --project test-project && "
+        "ADDRESS=$(kubectl -n llm get gateway llm-gateway -o jsonpath='{.status.addresses[0].value}') && "
+        "curl -s http://$ADDRESS/v1/completions -H 'Content-Type: application/json' "
+        "-H \"Authorization: Bearer $API_KEY\" -d " + REQUEST)
