@@ -80,6 +80,14 @@ def test_googles_tgi_image_uses_tmp_as_hub_cache():
     assert {m["name"]: m["mountPath"] for m in container(ev)["volumeMounts"]}["model-cache"] == "/tmp"
 
 
+def test_tgi_model_outside_the_catalog_leaves_limits_and_quantization_to_tgi():
+    # 0 means "the engine decides" (no catalog row): MAX_TOTAL_TOKENS=0 would make the launcher
+    # refuse to start, QUANTIZE=none is not a value it accepts.
+    env = tgi.container(launch(model="org/unknown", served_name="org/unknown", offline=False), tgi.DEFAULT_IMAGE).env
+    assert env == {"MODEL_ID": "org/unknown", "NUM_SHARD": "2", "PORT": "8080", "HF_HOME": "/root/.cache/huggingface",
+                   "USAGE_STATS": "off", "GRACEFUL_TERMINATION_TIMEOUT": "9"}
+
+
 # --- vLLM -----------------------------------------------------------------------------------------
 
 def launch(**over) -> vllm.Launch:
