@@ -88,6 +88,13 @@ def test_tgi_model_outside_the_catalog_leaves_limits_and_quantization_to_tgi():
                    "USAGE_STATS": "off", "GRACEFUL_TERMINATION_TIMEOUT": "9"}
 
 
+def test_tgi_told_offline_stays_offline_even_under_the_hub_id():
+    # Launch.offline is the contract: whatever MODEL_ID names, a pod with local weights has no Hub
+    # token, so a Hub lookup can only fail or hang.
+    env = tgi.container(launch(model=AWQ, served_name=AWQ, offline=True), tgi.DEFAULT_IMAGE).env
+    assert env["HF_HUB_OFFLINE"] == "1"
+
+
 # --- vLLM -----------------------------------------------------------------------------------------
 
 def launch(**over) -> vllm.Launch:
