@@ -19,7 +19,7 @@ GOOGLE_TGI_2_4 = ("us-docker.pkg.dev/deeplearning-platform-release/gcr.io/"
 
 def test_tgi_usage_statistics_are_switched_off():
     # TGI sends start/stop events and a heartbeat every 15 minutes to Hugging Face from a container
-    # unless USAGE_STATS=off (TGI docs, usage_statistics.md). A typo in the value turns it back on.
+    # unless USAGE_STATS=off (huggingface.co/docs/text-generation-inference usage_statistics). A typo in the value turns it back on.
     assert env_of(evaluate())["USAGE_STATS"] == "off"
 
 
@@ -106,7 +106,8 @@ def launch(**over) -> vllm.Launch:
 
 
 def test_vllm_telemetry_is_off_twice():
-    # vLLM reports usage unless VLLM_NO_USAGE_STATS=1 or DO_NOT_TRACK=1 (vLLM docs, usage stats).
+    # vLLM reports usage unless VLLM_NO_USAGE_STATS=1 or DO_NOT_TRACK=1 (docs.vllm.ai usage/usage_stats,
+    # "Opt-out"); a typo in either name is silent.
     env = env_of(evaluate(engine="vllm", model=AWQ))
     assert (env["VLLM_NO_USAGE_STATS"], env["DO_NOT_TRACK"]) == ("1", "1")
 
