@@ -66,6 +66,16 @@ TESTS = {
                                      "test_deploy_values_observability.py"],
     "settings/scaling.py": ["test_settings.py", "test_scaling_program.py", "test_deploy_values_scaling.py"],
     "settings/names.py": ["test_settings.py", "test_security.py", "test_deploy_values_names.py"],
+    "components/engines/tgi.py": ["test_inference_server.py", "test_vllm.py", "test_image_streaming.py",
+                                  "test_deploy_values_serving.py"],
+    "components/engines/vllm.py": ["test_inference_server.py", "test_vllm.py", "test_image_streaming.py",
+                                   "test_deploy_values_serving.py"],
+    "components/model_store.py": ["test_model_store.py", "test_deploy_values_serving.py"],
+    "components/inference_server.py": ["test_inference_server.py", "test_resilience.py", "test_vllm.py",
+                                       "test_deploy_values_serving.py"],
+    "outputs.py": ["test_program.py", "test_security.py", "test_regions.py", "test_inference_server.py",
+                   "test_vllm.py", "test_deploy_values_serving.py"],
+    "settings/regions.py": ["test_regions.py", "test_deploy_values_regions.py"],
 }
 
 STATUS = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
