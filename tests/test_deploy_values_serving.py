@@ -5,7 +5,7 @@ mutant of `make mutants` (a one-token slip no other test noticed). See tests/MUT
 import pytest
 
 import settings
-from components.engines import tgi, vllm
+from components.serving.engines import tgi, vllm
 from conftest import container, env_of, evaluate, pod_spec, server
 
 AWQ = "casperhansen/mixtral-instruct-awq"
