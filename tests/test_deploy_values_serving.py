@@ -257,7 +257,7 @@ def test_service_accounts_mount_no_token():
 
 # --- the inference server ----------------------------------------------------------------------------
 
-from components import inference_server  # noqa: E402
+from components.serving import inference_server  # noqa: E402
 
 
 def test_readiness_probe_checks_every_10_s_with_5_s_timeout_and_3_failures():
