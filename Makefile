@@ -16,7 +16,7 @@ BENCH_SECONDS ?= 120
 BENCH_DATA ?= kind=synthetic_text,prompt_tokens=256,output_tokens=128
 BENCH_PIP_ARGS ?=
 BENCH_ARGS ?=
-# make mutants: the source files to mutate, e.g. MODULE=components/autoscaling.py (several: space-separated).
+# make mutants: the source files to mutate, e.g. MODULE=components/operations/autoscaling.py (several: space-separated).
 MODULE ?=
 # make mutants RETEST=1: only the survivors of the last full run of each module (after adding tests).
 RETEST ?=
@@ -96,14 +96,14 @@ benchmark: benchmark-url $(BENCH_VENV)/.ready
 benchmark-url:
 	@test -n "$(URL)" || { echo "make benchmark: give URL=http://HOST:PORT (for a ClusterIP service, run the queryCommand's kubectl port-forward first)" >&2; exit 2; }
 
-## make mutants MODULE=components/autoscaling.py [RETEST=1]: mutation testing (mutmut) of the modules named, each
+## make mutants MODULE=components/operations/autoscaling.py [RETEST=1]: mutation testing (mutmut) of the modules named, each
 ## against only the tests that exercise it; killed/survived per module, survivors in build/mutants/
 mutants: mutants-module $(MUTANTS_VENV)/.ready
 	$(MUTANTS_VENV)/bin/python tools/mutants.py $(if $(RETEST),--retest) $(MODULE)
 
 # Checked before the mutation virtualenv is built.
 mutants-module:
-	@test -n "$(MODULE)" || { echo "make mutants: give MODULE=components/autoscaling.py (one or more source files, space-separated)" >&2; exit 2; }
+	@test -n "$(MODULE)" || { echo "make mutants: give MODULE=components/operations/autoscaling.py (one or more source files, space-separated)" >&2; exit 2; }
 
 clean:
 	rm -rf build mutants $(VENV) $(SCAN_VENV) $(BENCH_VENV) $(MUTANTS_VENV) .pytest_cache .hypothesis

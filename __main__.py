@@ -28,10 +28,10 @@ if not s.regions:
     pulumi.export("queryCommand", pulumi.Output.all(cluster.cluster_name, namespace.metadata.name, server.service_name, server.endpoint).apply(
         lambda p: query_command(s, cluster_name=p[0], namespace=p[1], service=p[2], endpoint=p[3], port=s.engine.port)))
 else:
-    from components import identity
-    from components.fleet import Fleet, FleetArgs, Member
-    from components.gateway import Backend, GatewayArgs, GlobalGateway
-    from components.inference_server import InferenceServerArgs  # its Service's fixed name, which the route targets
+    from components.platform import identity
+    from components.platform.fleet import Fleet, FleetArgs, Member
+    from components.platform.gateway import Backend, GatewayArgs, GlobalGateway
+    from components.serving.inference_server import InferenceServerArgs  # its Service's fixed name, which the route targets
     from settings import regions
 
     # One cell per region, named so nothing collides (settings/regions.py); the first is the config cluster.

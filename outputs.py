@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from components.inference_server import MODEL_PATH
+from components.serving.inference_server import MODEL_PATH
 from settings import Settings
 
 # Mixtral/Mistral instruction format, as in the tutorial's curl example.

@@ -52,7 +52,7 @@ IMAGE_PULL = {
     "tgi": (2 * 60, "assumed: about 8 GB (third-party figure, unverified) at about 100 MB/s, no streaming"),
 }
 # With image streaming (GKE streams images from standard and remote Artifact Registry repositories,
-# components/registry.py) the container starts before its image is on the node: Google's 5.4 GB
+# components/platform/registry.py) the container starts before its image is on the node: Google's 5.4 GB
 # Triton image went from 191 s to 30 s end to end (ai-on-gke best-practices/startup-latency.md, team
 # facts model-loading.md §3); a third party saw 3 min 50 s become 20 s (review-engines.md B4). What
 # the engine then reads lazily at start (Python, torch, CUDA libraries: several GB of a 20-29 GB
@@ -88,7 +88,7 @@ STREAMER_BUFFER_GIB = 4
 # and the earlier 6 s (4.7 min for Mixtral) overstated it (review-engines.md B4).
 QUANTIZE_SECONDS_PER_BILLION = 1
 # Shard start, kernel preparation, warm-up and CUDA graphs: assumed 1-2 minutes (model-loading.md §7.1).
-# TGI's warm-up is one 4096-token prefill step now (components/engines/tgi.py) plus CUDA graphs; vLLM's
+# TGI's warm-up is one 4096-token prefill step now (components/serving/engines/tgi.py) plus CUDA graphs; vLLM's
 # torch.compile and graph capture may take longer (review-engines.md B4, unverified).
 WARMUP_SECONDS = 120
 # The probe budget is the estimate times this, never under STARTUP_FLOOR_SECONDS: an estimate is not

@@ -22,17 +22,17 @@ import pulumi_kubernetes as k8s
 
 import catalog
 from catalog import loading
-from components import identity
-from components.autoscaling import AutoscalingArgs, ServerAutoscaling
-from components.cluster import SYSTEM_POOL_LABELS, ClusterArgs, GkeCluster
-from components.compute_class import ComputeClass, ComputeClassArgs
-from components.engines import Launch
-from components.inference_server import MODEL_PATH, BucketWeights, InferenceServer, InferenceServerArgs
-from components.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
-from components.model_secret import ModelSecret, ModelSecretArgs
-from components.model_store import LOADER_IMAGE, ModelStore, ModelStoreArgs
-from components.observability import Observability, ObservabilityArgs
-from components.registry import ImageMirror, ImageMirrorArgs
+from components.platform import identity
+from components.operations.autoscaling import AutoscalingArgs, ServerAutoscaling
+from components.platform.cluster import SYSTEM_POOL_LABELS, ClusterArgs, GkeCluster
+from components.platform.compute_class import ComputeClass, ComputeClassArgs
+from components.serving.engines import Launch
+from components.serving.inference_server import MODEL_PATH, BucketWeights, InferenceServer, InferenceServerArgs
+from components.operations.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
+from components.serving.model_secret import ModelSecret, ModelSecretArgs
+from components.serving.model_store import LOADER_IMAGE, ModelStore, ModelStoreArgs
+from components.operations.observability import Observability, ObservabilityArgs
+from components.platform.registry import ImageMirror, ImageMirrorArgs
 from settings import DEFAULT_TARGET_QUEUE_SIZE, NODE_PROVISIONING_SECONDS
 
 
@@ -128,7 +128,7 @@ class ServingCell:
             MetricsAdapter(f"metrics-adapter{n}", MetricsAdapterArgs(
                 project=s.project, project_number=identity.project_number(s.project),
                 depends_on_cluster=self.cluster.cluster,
-                grant_role=not p.behind_gateway,  # granted once for every region (components/fleet.py)
+                grant_role=not p.behind_gateway,  # granted once for every region (components/platform/fleet.py)
             ), opts=on_cluster)
         self.observability = Observability(f"observability{n}", ObservabilityArgs(
             project=s.project, cluster_name=self.cluster.cluster_name, location=p.location, namespace=s.namespace,

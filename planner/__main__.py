@@ -70,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def plan(stack: str, config: stack_config.ResolvedConfig, out_dir: Path) -> int:
-    import pulumi
-
-    from planner import fit, harness, render, summary, validate
+    from planner import fit, render, summary, validate
 
     warnings: list[str] = []
     for key, (value, warning) in PLACEHOLDERS.items():
@@ -81,13 +79,8 @@ def plan(stack: str, config: stack_config.ResolvedConfig, out_dir: Path) -> int:
             warnings.append(warning)
     for key in config.plaintext_secrets:
         warnings.append(f"{key} is in plaintext in Pulumi.{stack}.yaml: remove it and run pulumi config set --secret {key.split(':')[-1]} <value>")
-    # Known secret values in clear, to scrub wherever they might surface.
-    plaintexts = [config.values[k] for k in config.secret_keys | {"gke-llm-serving:apiKey"} if config.values.get(k)]
-
-    try:
-        ev = harness.run(config)
-    except pulumi.RunError as e:
-        print(f"error: {_scrub(one_line(e), plaintexts)}", file=sys.stderr)
+    ev, plaintexts = _evaluate(config)
+    if ev is None:
         return 2
 
     objects, _ = render.write(ev, out_dir, plaintexts)
@@ -104,20 +97,30 @@ def plan(stack: str, config: stack_config.ResolvedConfig, out_dir: Path) -> int:
 
 def compare(stack: str, config: stack_config.ResolvedConfig) -> int:
     """`--compare`: the forecast of the stack beside alternatives derived from it (one screen)."""
-    import pulumi
-
-    from planner import harness, summary
+    from planner import summary
 
     for key, (value, _) in PLACEHOLDERS.items():
         config.values[key] = config.values.get(key) or value
-    plaintexts = [config.values[k] for k in config.secret_keys | {"gke-llm-serving:apiKey"} if config.values.get(k)]
-    try:
-        ev = harness.run(config)
-    except pulumi.RunError as e:
-        print(f"error: {_scrub(one_line(e), plaintexts)}", file=sys.stderr)
+    ev, _ = _evaluate(config)
+    if ev is None:
         return 2
     print(summary.compare(ev.result["s"], stack))
     return 0
+
+
+def _evaluate(config: stack_config.ResolvedConfig):
+    """(the program's evaluation, or None after printing the config error on one line; the secret
+    values known in clear, to scrub wherever they might surface)."""
+    import pulumi
+
+    from planner import harness
+
+    plaintexts = [config.values[k] for k in config.secret_keys | {"gke-llm-serving:apiKey"} if config.values.get(k)]
+    try:
+        return harness.run(config), plaintexts
+    except pulumi.RunError as e:
+        print(f"error: {_scrub(one_line(e), plaintexts)}", file=sys.stderr)
+        return None, plaintexts
 
 
 def _scrub(text: str, plaintexts: list[str]) -> str:

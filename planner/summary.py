@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import catalog
-from components.inference_server import rollout_seconds
+from components.serving.inference_server import rollout_seconds
 from catalog import loading
 from planner.harness import Evaluation
 from settings import NODE_PROVISIONING_SECONDS, Settings, _reader
@@ -90,6 +90,8 @@ def _cache_line(s: Settings) -> str:
     cache = s.pod_memory.cache
     if s.weight_source != "bucket":
         return ""
+    if s.weight_reader != "fuse":
+        return f"; no FUSE sidecar or file cache ({cache.reason})"
     return (f"; FUSE sidecar {loading.SIDECAR_CPU} CPU, {loading.SIDECAR_MEMORY_GIB}Gi; file cache "
             + (f"{cache.size_gib}Gi on {cache.medium}" if cache.medium != "none" else "none") + f" ({cache.reason})")
 
@@ -130,8 +132,8 @@ def weights(s: Settings) -> list[str]:
 
 def images(s: Settings) -> str:
     """Where the serving and loader images come from, and whether GPU nodes stream them."""
-    from components import registry
-    from components.model_store import LOADER_IMAGE
+    from components.platform import registry
+    from components.serving.model_store import LOADER_IMAGE
 
     key, _ = registry.split_image(s.image)
     if key is not None:

@@ -1,7 +1,7 @@
 """Validation of what the plan renders: Kubernetes objects strictly against the Kubernetes 1.34
 OpenAPI schemas shipped by the kubernetes-validate package (unknown fields are errors), and the
-CRDs against the project's own rules (components/compute_class_rules.py, pod_monitoring_rules.py,
-gateway_rules.py)."""
+CRDs against the project's own rules (planner/rules/: compute_class.py, pod_monitoring.py,
+gateway.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from importlib import resources
 import jsonschema
 from referencing import Registry, Resource
 
-from components import compute_class_rules, gateway_rules, pod_monitoring_rules
+from planner.rules import compute_class as compute_class_rules
+from planner.rules import gateway as gateway_rules
+from planner.rules import pod_monitoring as pod_monitoring_rules
 
 KUBERNETES_VERSION = "1.34"
 _SCHEMAS = f"kubernetes-json-schema/v{KUBERNETES_VERSION}.0-local-strict"

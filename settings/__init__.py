@@ -17,7 +17,7 @@ import pulumi
 import catalog
 import catalog.loading
 import catalog.nodes
-from components.engines import Engine
+from components.serving.engines import Engine
 from settings import forecast as _forecast, names, regions as _regions
 from settings.reader import ConfigError, Reader, listing as _names
 from settings.scaling import DEFAULT_TARGET_QUEUE_SIZE, Autoscaling, autoscaling as _autoscaling  # noqa: F401 (re-exported)
@@ -119,7 +119,7 @@ class Settings:
     @property
     def image_streamed(self) -> bool:
         """The image comes through the cell's Artifact Registry mirror, which GKE streams."""
-        from components import registry
+        from components.platform import registry
         return registry.split_image(self.image)[0] is not None
 
     @property
@@ -207,7 +207,7 @@ def _system_machine(r: Reader, weight_source: str) -> str:
     if weight_source == "bucket":
         # The loader Job runs on a system node: one it does not fit would stay Pending until the
         # Job's deadline (the plan shows every pod's headroom; this stops `pulumi up` too).
-        from components.model_store import loader_pod_requests
+        from components.serving.model_store import loader_pod_requests
 
         node = catalog.nodes.Node(name, shape[0], shape[1], catalog.nodes.SYSTEM_BOOT_DISK_GB)
         free = node.free()
@@ -344,7 +344,7 @@ def load() -> Settings:
     except ValueError as e:
         raise ConfigError("machineType", machine.name, str(e), "use a machine with more memory") from None
     boot_disk = catalog.loading.gpu_boot_disk_gb(memory.cache, weight_source, engine.name, reader)
-    from components import registry
+    from components.platform import registry
     estimate = catalog.loading.cold_start(model, quantize, weight_source, engine.name, _cache_disk(memory, boot_disk),
                                           image_streamed=registry.split_image(r.string("image", engine.default_image))[0] is not None,
                                           reader=reader, shards=machine.gpu_count)
@@ -400,7 +400,7 @@ def load() -> Settings:
     if not names.image_is_pinned(image):
         pulumi.log.warn(f"image {image} has no tag or digest; pin it with image: <repository>@sha256:<digest>")
     # With regions each cluster's Service is a cluster IP and only the Gateway's /v1/ routes reach
-    # it (components/gateway.py), so an engine's unguarded non-/v1 path is not exposed.
+    # it (components/platform/gateway.py), so an engine's unguarded non-/v1 path is not exposed.
     problem = engine.check_image(image, "cluster-ip" if regions else exposure)
     if problem:
         key = "image" if engine.check_image(engine.default_image, exposure) is None else "exposure"

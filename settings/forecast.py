@@ -4,7 +4,6 @@ forecast is made for, derived from the stack's own settings."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Optional
 import catalog
 import catalog.forecast
 import catalog.loading
-from settings.reader import ConfigError, Reader, unknown_field
+from settings.reader import ConfigError, Reader
 
 if TYPE_CHECKING:  # settings/__init__.py imports this module
     from settings import Settings
@@ -82,18 +81,7 @@ class ForecastConfig:
 
 def read(r: Reader) -> ForecastConfig:
     """The `forecast` object: absent or {} means every default; unknown keys and out-of-range values stop."""
-    raw = r.raw("forecast")
-    fix = 'give an object such as {"spotPreemptionsPerHour": 0.1}'
-    if raw is None:
-        value = {}
-    else:
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = None
-        if not isinstance(value, dict):
-            raise ConfigError("forecast", raw, "not an object", fix)
-    unknown_field("forecast", value, KEYS)
+    value = r.object("forecast", KEYS, 'give an object such as {"spotPreemptionsPerHour": 0.1}') or {}
     numbers = {}
     for p in PARAMETERS:
         v = value.get(p.key, p.default)
@@ -138,7 +126,7 @@ def design(s: "Settings", *, ladder: Optional[tuple[str, ...]] = None, replicas:
         regions=built,
         recovery_seconds=recovery_seconds(s),
         flex_max_run_seconds=s.flex_max_run_seconds or catalog.forecast.FLEX_MAX_RUN_SECONDS,
-        # The ComputeClass always sets nodeRecycling on its flex-start rung (components/compute_class.py).
+        # The ComputeClass always sets nodeRecycling on its flex-start rung (components/platform/compute_class.py).
         flex_lead_time_seconds=s.flex_lead_time_seconds,
         active_migration=s.active_migration if active_migration is None else active_migration,
     )

@@ -66,6 +66,21 @@ class Reader:
                                   f"{closest(key, known)} (remove it, or see README's configuration table)",
                                   shown="…")
 
+    def object(self, key: str, fields, fix: str) -> Optional[dict]:
+        """An object key (autoscaling, forecast): None when absent; refused when not a JSON object or
+        when it has a field the program does not read."""
+        raw = self.raw(key)
+        if raw is None:
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise ConfigError(key, raw, "not an object", fix)
+        unknown_field(key, value, fields)
+        return value
+
     def raw(self, key: str) -> Optional[str]:
         value = self.cfg.get(key)
         return None if value is None or value == "" else value

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+import pulumi
+
 import catalog
 from settings.reader import ConfigError, Reader, listing as _names
 from settings.serving import region_of
@@ -99,4 +101,8 @@ def read(r: Reader, machine: catalog.Machine, location: str, exposure: str, buck
         raise ConfigError("modelBucket", bucket,
                           "with regions each region gets a bucket of its own beside its GPUs; one bucket would be read across regions",
                           "leave modelBucket empty")
+    if exposure == "public":
+        # The Gateway's listener is HTTP (components/platform/gateway.py): say so where the user looks.
+        pulumi.log.warn("the public Gateway listens on plain HTTP (port 80): the API key and prompts cross the internet "
+                        "unencrypted; put TLS in front before real traffic (docs/regions.md)")
     return tuple(regions)

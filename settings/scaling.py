@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Optional
 
 import catalog
-from settings.reader import ConfigError, Reader, listing as _names, unknown_field
+from settings.reader import ConfigError, Reader
 
 
 # Google's guidance for queue-size targets: "start with a value between 3-5 and gradually increase it
@@ -26,17 +25,10 @@ class Autoscaling:
 
 def autoscaling(r: Reader, machine: catalog.Machine, quota: int) -> tuple[Optional[Autoscaling], Optional[int]]:
     """(autoscaling, fixed count): off when absent or min == max (then the fixed count is that)."""
-    raw = r.raw("autoscaling")
-    if raw is None:
-        return None, None
     fix = 'give {"minReplicas": 1, "maxReplicas": 3, "targetQueueSize": 4}'
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise ConfigError("autoscaling", raw, "not an object", fix)
-    unknown_field("autoscaling", value, AUTOSCALING_KEYS)
+    value = r.object("autoscaling", AUTOSCALING_KEYS, fix)
+    if value is None:
+        return None, None
 
     def whole(key: str, default: Optional[int]) -> int:
         v = value.get(key, default)

@@ -8,7 +8,7 @@ import re
 import pulumi
 
 import catalog
-from components.engines import ENGINES, Engine
+from components.serving.engines import ENGINES, Engine
 from settings.reader import ConfigError, Reader, listing as _names
 
 DEFAULT_MODEL = "mistralai/Mixtral-8x7B-Instruct-v0.1"  # the tutorial's

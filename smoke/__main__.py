@@ -22,7 +22,7 @@ from smoke.client import RequestFailed
 
 # Wide enough for the cost table in CI logs and pipes, where rich would otherwise assume 80 columns.
 PLAIN_WIDTH = 110
-# The Deployment the program creates (components/inference_server.py), for the hints.
+# The Deployment the program creates (components/serving/inference_server.py), for the hints.
 DEPLOYMENT = "llm"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
-from components.engines import ENGINES
+from components.serving.engines import ENGINES
 from smoke import EXIT_USAGE, SmokeError
 
 # Right after `pulumi up` the server is already ready (the Deployment's roll-out wait covers the

@@ -6,12 +6,12 @@ import re
 import pulumi
 import pytest
 
-from components.autoscaling import (
+from components.operations.autoscaling import (
     MAX_PERIOD_SECONDS, MAX_STABILIZATION_SECONDS, AutoscalingArgs, InvalidAutoscaling, ServerAutoscaling,
     adapter_metric_name,
 )
-from components.engines.tgi import METRICS as TGI_METRICS
-from components.engines.vllm import METRICS as VLLM_METRICS
+from components.serving.engines.tgi import METRICS as TGI_METRICS
+from components.serving.engines.vllm import METRICS as VLLM_METRICS
 from conftest import server, evaluate
 from planner.render import redact
 from planner.validate import validate_object

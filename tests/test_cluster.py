@@ -4,7 +4,7 @@ a kubeconfig that uses the auth plugin, and every Kubernetes object on this clus
 import json
 
 import catalog
-from components.cluster import NODE_ROLES, ClusterArgs, GkeCluster
+from components.platform.cluster import NODE_ROLES, ClusterArgs, GkeCluster
 from conftest import PROJECT, evaluate
 
 

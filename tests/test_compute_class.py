@@ -2,8 +2,8 @@
 
 import pytest
 
-from components import compute_class_rules
-from components.compute_class import ComputeClass, ComputeClassArgs, InvalidComputeClass, manifest
+from planner.rules import compute_class as compute_class_rules
+from components.platform.compute_class import ComputeClass, ComputeClassArgs, InvalidComputeClass, manifest
 from conftest import evaluate
 
 ARGS = ComputeClassArgs(name="dws-model-inference-class", tiers=("spot", "flex-start"),
@@ -107,7 +107,7 @@ def test_every_rung_boots_from_a_pd_balanced_disk_big_enough_for_the_serving_ima
 
 
 def test_an_unknown_boot_disk_type_is_refused_by_the_rules():
-    from components import compute_class_rules
+    from planner.rules import compute_class as compute_class_rules
 
     body = {"apiVersion": "cloud.google.com/v1", "kind": "ComputeClass", "metadata": {"name": "c"},
             "spec": {"priorities": [{"machineType": "g2-standard-24", "storage": {"bootDiskType": "pd-extreme", "bootDiskSize": 9}}]}}

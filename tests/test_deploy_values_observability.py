@@ -8,9 +8,9 @@ import re
 import pulumi
 import pytest
 
-from components.engines.tgi import METRICS as TGI_METRICS
-from components.engines.vllm import METRICS as VLLM_METRICS
-from components.observability import InvalidObservability, Observability, ObservabilityArgs, preemption_filter
+from components.serving.engines.tgi import METRICS as TGI_METRICS
+from components.serving.engines.vllm import METRICS as VLLM_METRICS
+from components.operations.observability import InvalidObservability, Observability, ObservabilityArgs, preemption_filter
 from conftest import PROJECT, evaluate
 
 DASHBOARD = "gcp:monitoring/dashboard:Dashboard"

@@ -8,9 +8,9 @@ import json
 import pytest
 
 import catalog
-from components import cluster as cluster_module
-from components.cluster import ClusterArgs, GkeCluster, kubeconfig, subnetwork_link
-from components.compute_class import ComputeClass, ComputeClassArgs, InvalidComputeClass, manifest, priority
+from components.platform import cluster as cluster_module
+from components.platform.cluster import ClusterArgs, GkeCluster, kubeconfig, subnetwork_link
+from components.platform.compute_class import ComputeClass, ComputeClassArgs, InvalidComputeClass, manifest, priority
 from conftest import PROJECT, evaluate
 
 COMPUTE_CLASS = "kubernetes:cloud.google.com/v1:ComputeClass"

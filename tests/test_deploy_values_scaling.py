@@ -7,10 +7,10 @@ import re
 import pulumi
 import pytest
 
-from components import identity
-from components.autoscaling import AutoscalingArgs, InvalidAutoscaling, ServerAutoscaling
-from components.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
-from components.engines.tgi import METRICS as TGI_METRICS
+from components.platform import identity
+from components.operations.autoscaling import AutoscalingArgs, InvalidAutoscaling, ServerAutoscaling
+from components.operations.metrics_adapter import MetricsAdapter, MetricsAdapterArgs
+from components.serving.engines.tgi import METRICS as TGI_METRICS
 from conftest import PROJECT, evaluate, server
 from planner import harness
 from settings.reader import ConfigError
@@ -135,8 +135,8 @@ def config_error(autoscaling, **config) -> str:
     ("[1, 3]", f"config autoscaling='[1, 3]': not an object; {FIX}"),
     ("{not json", f"config autoscaling='{{not json': not an object; {FIX}"),
     ('{"maxReplicas": 2, "minReplica": 1}',
-     'config autoscaling={"maxReplicas": 2, "minReplica": 1}: unknown key \'minReplica\'; '
-     "use only minReplicas, maxReplicas, targetQueueSize"),
+     'config autoscaling={"maxReplicas": 2, "minReplica": 1}: unknown field \'minReplica\'; '
+     "did you mean minReplicas? (fields: minReplicas, maxReplicas, targetQueueSize)"),
     ('{"minReplicas": 3, "maxReplicas": 2}',
      'config autoscaling={"minReplicas": 3, "maxReplicas": 2}: minReplicas 3 is above maxReplicas 2; '
      "make minReplicas <= maxReplicas"),
@@ -328,3 +328,48 @@ def test_adapter_objects_in_its_namespace_wait_for_the_namespace():
                         ("kubernetes:networking.k8s.io/v1:NetworkPolicy", "adapter-ingress")):
         [r] = [x for x in ev.of_type(type_) if x.name == name]
         assert "kubernetes:core/v1:Namespace::adapter-ns" in r.opts.depends_on, (name, r.opts.depends_on)
+
+
+def test_adapter_runs_one_replica_in_its_own_namespace():
+    # The Service, the APIServices and the Workload Identity grant all name custom-metrics: an
+    # adapter Deployment anywhere else leaves the Service without endpoints and every HPA blind.
+    # One replica, as Google ships it (HPAs keep their count while it restarts).
+    deployment = next(r.plain for r in adapter_on_a_cluster().of_type("kubernetes:apps/v1:Deployment"))
+    assert deployment["metadata"] == {"name": ADAPTER, "namespace": "custom-metrics",
+                                      "labels": {"run": ADAPTER, "k8s-app": ADAPTER}}
+    assert deployment["spec"]["replicas"] == 1
+
+
+def test_the_autoscaler_goes_to_the_clusters_provider_under_its_own_type():
+    # Its objects must reach the cluster the program made, not the ambient kubeconfig's; and the
+    # component type is part of the HPA's and PodMonitoring's URNs: a changed type replaces them.
+    import pulumi_kubernetes as k8s
+
+    def program():
+        cluster = k8s.Provider("the-cluster", kubeconfig="{}")
+        ServerAutoscaling("autoscaling", args(), opts=pulumi.ResourceOptions(providers=[cluster]))
+
+    ev = evaluate(program=program)
+    objects = [r for r in ev.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert sorted(r.type for r in objects) == [HPA, POD_MONITORING]
+    assert all("::the-cluster::" in (r.provider or "") for r in objects)
+    [component] = [r for r in ev.resources if r.name == "autoscaling"]
+    assert component.type == "llmserving:k8s:ServerAutoscaling"
+
+
+def test_the_adapters_iam_grant_is_a_child_of_the_adapter(monkeypatch):
+    # The parent is part of the grant's URN. A grant that moves (re-parented) is replaced: the new
+    # binding is created (already there), then the old one deleted, which removes the role the
+    # adapter reads Cloud Monitoring with, and every HPA loses its metric.
+    from pulumi.runtime.mocks import MockMonitor
+
+    parents = {}
+    register = MockMonitor.RegisterResource
+
+    def recording(self, request):
+        parents[request.name] = request.parent
+        return register(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", recording)
+    adapter_on_a_cluster()
+    assert parents["adapter-monitoring-viewer"].endswith("llmserving:k8s:MetricsAdapter::adapter")

@@ -6,7 +6,8 @@ import pytest
 
 import catalog
 from catalog import loading
-from components import compute_class_rules, registry
+from planner.rules import compute_class as compute_class_rules
+from components.platform import registry
 from conftest import PROJECT, container, evaluate, server
 from planner import summary
 

@@ -143,13 +143,13 @@ def test_tgi_gets_a_4096_token_prefill_chunk_and_the_full_32k_context():
 
 def test_tgi_runs_marlin_and_bitsandbytes_mixtral_on_the_dense_moe_path():
     # can_use_marlin_moe_gemm (TGI 3.3.7 layers/moe/gptq_marlin.py) accepts quantize awq or gptq only.
-    from components.engines import tgi
+    from components.serving.engines import tgi
     assert [tgi.ENGINE.dense_moe(q) for q in ("marlin", "bitsandbytes-nf4", "awq", "gptq", "fp8", "none")] == \
         [True, True, False, False, False, False]
 
 
 def test_tgi_chunks_the_prefill_from_ampere_on_only():
-    from components.engines import tgi
+    from components.serving.engines import tgi
     assert tgi.ENGINE.chunk_for("nvidia-l4") == 4096
     assert tgi.ENGINE.chunk_for("nvidia-tesla-a100") == 4096
     assert tgi.ENGINE.chunk_for("nvidia-tesla-t4") == 0  # sm75: no flash attention, one-batch prefill

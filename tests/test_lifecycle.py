@@ -4,8 +4,8 @@ fails if the fix it stands for is undone (issue: survive the first real `pulumi 
 
 import pytest
 
-from components import inference_server as srv
-from components.cluster import CLUSTER_IGNORED_FIELDS
+from components.serving import inference_server as srv
+from components.platform.cluster import CLUSTER_IGNORED_FIELDS
 from conftest import server, TOKEN, env_of, evaluate, secret_name
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -103,7 +103,7 @@ def test_nodes_get_gkes_node_role_and_image_pulls_only():
 
 
 def test_default_tgi_image_is_at_least_2_4_so_public_exposure_is_allowed():
-    from components.engines import tgi
+    from components.serving.engines import tgi
     assert tgi.version_of(tgi.DEFAULT_IMAGE) >= (2, 4)  # /invocations behind API_KEY; entrypoint execs
     assert tgi.version_of("us-docker.pkg.dev/x/huggingface-text-generation-inference-cu124.2-3.ubuntu2204.py311") == (2, 3)
     ev = evaluate(exposure="public", apiKey="k" * 24)
@@ -145,7 +145,7 @@ def test_apis_for_the_bucket_and_monitoring_are_enabled_first():
 
 def test_a_refused_project_lookup_says_to_enable_cloud_resource_manager(monkeypatch):
     # The project-number lookup runs before any resource (so before any API could be enabled).
-    from components import identity
+    from components.platform import identity
     from planner import harness
 
     import grpc

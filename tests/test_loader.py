@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 import pytest
 
-from components import model_loader as loader
+from components.serving import model_loader as loader
 
 MODEL = "acme/tiny-moe"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

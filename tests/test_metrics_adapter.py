@@ -6,8 +6,8 @@ import pulumi_gcp as gcp
 import pytest
 from pulumi.runtime.mocks import MockMonitor
 
-from components import identity
-from components.metrics_adapter import IMAGE, MetricsAdapter, MetricsAdapterArgs
+from components.platform import identity
+from components.operations.metrics_adapter import IMAGE, MetricsAdapter, MetricsAdapterArgs
 from conftest import PROJECT, evaluate
 from planner.harness import MOCK_PROJECT_NUMBER
 from planner.render import redact

@@ -9,7 +9,7 @@ import pytest
 import catalog
 import settings
 from catalog import loading
-from components import model_store
+from components.serving import model_store
 from conftest import server, PROJECT, TOKEN, container, env_of, evaluate, pod_spec, secret_name
 from planner import render, validate
 from planner.harness import MOCK_PROJECT_NUMBER
@@ -235,11 +235,13 @@ def test_a_branch_is_accepted_in_hub_mode_where_no_prefix_is_named_after_it():
     assert evaluate(weightSource="hub", modelRevision="main").result["s"].model_revision == "main"
 
 
-def test_a_catalog_model_without_a_recorded_commit_needs_one_in_bucket_mode():
-    model = "google/gemma-2-27b-it"  # no commit found for it (catalog/models.csv)
-    with pytest.raises(settings.ConfigError) as error:
-        evaluate(model=model)
-    assert error.value.key == "modelRevision" and f"huggingface.co/{model}/commits" in str(error.value)
+def test_every_catalogued_model_carries_the_commit_it_was_checked_at():
+    # A bucket prefix is named after the revision, so the default must be a commit that never moves.
+    import re
+
+    assert all(re.fullmatch(r"[0-9a-f]{40}", m.revision) for m in catalog.models().values())
+    assert evaluate(model="google/gemma-2-27b-it", machineType="g2-standard-48").result["s"].model_revision == \
+        "aaf20e6b9f4c0fcf043f6fb2a2068419086d77b0"
 
 
 def test_deployment_waits_for_the_loader_and_the_read_grant():

@@ -140,7 +140,7 @@ def test_every_stack_prints_each_pods_headroom_and_fits(tmp_path, capsys, stack)
 def test_a_pod_that_does_not_fit_fails_the_plan_with_one_line(tmp_path, capsys, monkeypatch):
     # A server work directory of 500 GiB cannot fit a 300 GB boot disk: the plan must say so and exit 1.
     # 597.01 = 500 work + 92 cache + 5 sidecar + 10 MiB prefetch sidecar; 162.02 = the 300 GB disk's.
-    from components import inference_server
+    from components.serving import inference_server
 
     monkeypatch.setattr(inference_server, "WORK_DIR_GIB", 500)
     code, out, _, _ = plan(tmp_path, capsys, "dev")

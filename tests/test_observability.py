@@ -7,11 +7,11 @@ import re
 import pulumi
 import pytest
 
-from components.observability import (
+from components.operations.observability import (
     InvalidObservability, Observability, ObservabilityArgs, dashboard_url, preemption_filter, prune,
 )
-from components.engines.tgi import METRICS as TGI_METRICS
-from components.engines.vllm import METRICS as VLLM_METRICS
+from components.serving.engines.tgi import METRICS as TGI_METRICS
+from components.serving.engines.vllm import METRICS as VLLM_METRICS
 from conftest import PROJECT, evaluate
 from planner.harness import MOCK_PROJECT_NUMBER
 

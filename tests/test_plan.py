@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import inference_server
+from components.serving import inference_server
 from conftest import ROOT
 from planner import validate
 from planner.__main__ import main

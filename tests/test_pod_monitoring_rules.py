@@ -2,10 +2,10 @@
 
 import pytest
 
-from components import pod_monitoring_rules as rules
-from components.autoscaling import AutoscalingArgs, pod_monitoring
-from components.engines.tgi import METRICS as TGI_METRICS
-from components.engines.vllm import METRICS as VLLM_METRICS
+from planner.rules import pod_monitoring as rules
+from components.operations.autoscaling import AutoscalingArgs, pod_monitoring
+from components.serving.engines.tgi import METRICS as TGI_METRICS
+from components.serving.engines.vllm import METRICS as VLLM_METRICS
 from planner.validate import validate_object
 
 

@@ -10,9 +10,11 @@ from planner import render, validate
 TIERS = ["spot", "flex-start", "on-demand"]
 
 
-def _host_memory_fits(model, machine, source) -> bool:
+def _host_memory_fits(model, machine, source, engine) -> bool:
+    # vLLM streams bucket weights by default (vllmLoadFormat runai_streamer): its CPU buffers count.
+    reader = "streamer" if engine == "vllm" and source == "bucket" else "fuse"
     try:
-        loading.pod_memory(model, machine, source)
+        loading.pod_memory(model, machine, source, reader)
         return True
     except ValueError:
         return False
@@ -34,7 +36,7 @@ def valid_config(draw):
     quantize = draw(st.sampled_from(sorted(usable)))
     source = draw(st.sampled_from(["bucket", "hub"]))
     machines = [x.name for x in catalog.machines_that_fit(m, catalog.quantizations()[quantize])
-                if _host_memory_fits(m, x, source)]
+                if _host_memory_fits(m, x, source, engine)]
     machine = draw(st.sampled_from(machines))
     tiers = draw(st.permutations(TIERS).flatmap(lambda p: st.integers(1, 3).map(lambda n: p[:n])))
     if not catalog.machines()[machine].on_demand:

@@ -218,6 +218,15 @@ def test_the_internal_gateway_gets_a_proxy_only_subnet_in_every_region():
     assert len({s.plain["ipCidrRange"] for s in subnets}) == 3
 
 
+def test_the_internal_gateway_has_a_frontend_address_in_every_region():
+    # GKE's cross-regional internal samples give the Gateway one ephemeral address per region.
+    (gateway,) = kinds(multi(THREE, exposure="internal"), "Gateway")
+    assert gateway.plain["spec"]["addresses"] == [
+        {"type": f"networking.gke.io/ephemeral-ipv4-address/{r}", "value": r} for r in THREE]
+    (public,) = kinds(multi(exposure="public"), "Gateway")
+    assert "addresses" not in public.plain["spec"]  # the global external class gets its own address
+
+
 def test_a_public_gateway_needs_no_proxy_only_subnet():
     assert multi(exposure="public").of_type("gcp:compute/subnetwork:Subnetwork") == []
 
@@ -247,14 +256,14 @@ def test_the_backend_policy_outlasts_a_streamed_answer_and_caps_each_replica_so_
 
 
 def test_the_backend_timeout_follows_the_token_limit_at_ten_tokens_a_second():
-    from components.gateway import request_timeout_seconds
+    from components.platform.gateway import request_timeout_seconds
     assert request_timeout_seconds(8000) == 800
     assert request_timeout_seconds(1000) == 300  # floor
     assert request_timeout_seconds(100000) == 3600  # ceiling
 
 
 def test_front_door_objects_pass_the_projects_rules():
-    from components import gateway_rules
+    from planner.rules import gateway as gateway_rules
     ev = multi(THREE, exposure="internal")
     for obj in ev.k8s_objects():
         if gateway_rules.handles(obj.plain):
@@ -262,7 +271,7 @@ def test_front_door_objects_pass_the_projects_rules():
 
 
 def test_the_rules_refuse_a_route_that_matches_every_path():
-    from components import gateway_rules
+    from planner.rules import gateway as gateway_rules
     (route,) = kinds(multi(), "HTTPRoute")
     body = rendered(route)
     body["spec"]["rules"][0]["matches"] = []
@@ -270,7 +279,7 @@ def test_the_rules_refuse_a_route_that_matches_every_path():
 
 
 def test_the_rules_refuse_an_unknown_policy_field():
-    from components import gateway_rules
+    from planner.rules import gateway as gateway_rules
     (policy,) = kinds(multi(), "GCPBackendPolicy")
     body = rendered(policy)
     body["spec"]["default"]["timeoutSecs"] = 600

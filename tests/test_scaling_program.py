@@ -6,7 +6,7 @@ import json
 import pytest
 
 import catalog
-from components.cluster import MONITORING_COMPONENTS
+from components.platform.cluster import MONITORING_COMPONENTS
 from conftest import PROJECT, container, evaluate, server
 from planner.harness import MOCK_PROJECT_NUMBER
 

@@ -74,7 +74,7 @@ def test_unpinned_image_is_warned_about_and_the_defaults_are_pinned():
     assert any("no tag or digest" in w for w in evaluate(image=google).warnings)
     pinned = "us-docker.pkg.dev/x/y/tgi@sha256:" + "a" * 64
     assert not any("no tag or digest" in w for w in evaluate(image=pinned).warnings)
-    from components.engines import ENGINES
+    from components.serving.engines import ENGINES
     from settings import names
     assert all(names.image_is_pinned(e.default_image) for e in ENGINES.values())
     assert not any("no tag or digest" in w for w in evaluate().warnings)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 import settings
-from components.engines import ENGINES, vllm as vllm_engine
+from components.serving.engines import ENGINES, vllm as vllm_engine
 from conftest import TOKEN, container, env_of, evaluate, pod_spec, secret_name, server
 
 AWQ = "casperhansen/mixtral-instruct-awq"

@@ -1,4 +1,4 @@
-"""`make mutants MODULE=components/autoscaling.py`: mutation testing of one or more modules with
+"""`make mutants MODULE=components/operations/autoscaling.py`: mutation testing of one or more modules with
 mutmut, running only the tests that exercise each module.
 
 For each module named, in a scratch copy of the repository under build/mutants/<module>/ (so no
@@ -55,23 +55,33 @@ NEVER = {"tests/test_static_scan.py", "tests/test_properties.py"}
 # gets the test files that import it (by dotted name or `from package import module`) plus every
 # tests/test_deploy_values_*.py; mutmut then narrows each mutant to the tests that call its function.
 TESTS = {
-    "components/autoscaling.py": ["test_autoscaling.py", "test_scaling_program.py", "test_pod_monitoring_rules.py",
+    "components/operations/autoscaling.py": ["test_autoscaling.py", "test_scaling_program.py", "test_pod_monitoring_rules.py",
                                   "test_resilience.py", "test_deploy_values_scaling.py"],
-    "components/observability.py": ["test_observability.py", "test_scaling_program.py",
+    "components/operations/observability.py": ["test_observability.py", "test_scaling_program.py",
                                     "test_deploy_values_observability.py"],
-    "components/metrics_adapter.py": ["test_metrics_adapter.py", "test_scaling_program.py", "test_security.py",
+    "components/operations/metrics_adapter.py": ["test_metrics_adapter.py", "test_scaling_program.py", "test_security.py",
                                       "test_deploy_values_scaling.py"],
-    "components/identity.py": ["test_metrics_adapter.py", "test_model_store.py", "test_deploy_values_scaling.py"],
-    "components/server_metrics.py": ["test_autoscaling.py", "test_observability.py", "test_vllm.py",
+    "components/platform/identity.py": ["test_metrics_adapter.py", "test_model_store.py", "test_deploy_values_scaling.py"],
+    "components/operations/server_metrics.py": ["test_autoscaling.py", "test_observability.py", "test_vllm.py",
                                      "test_deploy_values_observability.py"],
     "settings/scaling.py": ["test_settings.py", "test_scaling_program.py", "test_deploy_values_scaling.py"],
     "settings/names.py": ["test_settings.py", "test_security.py", "test_deploy_values_names.py"],
+    "components/serving/engines/tgi.py": ["test_inference_server.py", "test_vllm.py", "test_image_streaming.py",
+                                  "test_deploy_values_serving.py"],
+    "components/serving/engines/vllm.py": ["test_inference_server.py", "test_vllm.py", "test_image_streaming.py",
+                                   "test_deploy_values_serving.py"],
+    "components/serving/model_store.py": ["test_model_store.py", "test_deploy_values_serving.py"],
+    "components/serving/inference_server.py": ["test_inference_server.py", "test_resilience.py", "test_vllm.py",
+                                       "test_deploy_values_serving.py"],
+    "outputs.py": ["test_program.py", "test_security.py", "test_regions.py", "test_inference_server.py",
+                   "test_vllm.py", "test_deploy_values_serving.py"],
+    "settings/regions.py": ["test_regions.py", "test_deploy_values_regions.py"],
     "catalog/nodes.py": ["test_node_fit.py", "test_catalog.py", "test_deploy_values_nodes.py"],
     "planner/fit.py": ["test_node_fit.py", "test_plan.py", "test_deploy_values_nodes.py"],
-    "components/compute_class.py": ["test_compute_class.py", "test_image_streaming.py", "test_cell.py",
-                                    "test_deploy_values_platform.py"],
-    "components/cluster.py": ["test_cluster.py", "test_lifecycle.py", "test_security.py", "test_cell.py",
-                              "test_deploy_values_platform.py"],
+    "components/platform/compute_class.py": ["test_compute_class.py", "test_image_streaming.py", "test_cell.py",
+                                             "test_deploy_values_platform.py"],
+    "components/platform/cluster.py": ["test_cluster.py", "test_lifecycle.py", "test_security.py", "test_cell.py",
+                                       "test_deploy_values_platform.py"],
 }
 
 STATUS = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
@@ -217,7 +227,7 @@ def run_module(path: str, children: int, retest: bool = False) -> tuple[str, dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make mutants", description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="+", help="source files to mutate, e.g. components/autoscaling.py")
+    parser.add_argument("modules", nargs="+", help="source files to mutate, e.g. components/operations/autoscaling.py")
     parser.add_argument("--children", type=int, default=1,
                         help="mutants run in parallel (default 1: the tests are CPU-bound)")
     parser.add_argument("--retest", action="store_true",
@@ -228,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     for raw in args.modules:
         path = Path(raw).as_posix().removeprefix("./")
         if not path.endswith(".py") or not (ROOT / path).is_file():
-            return usage(f"{raw!r} is not a Python file of the repository (give e.g. MODULE=components/autoscaling.py)")
+            return usage(f"{raw!r} is not a Python file of the repository (give e.g. MODULE=components/operations/autoscaling.py)")
         if path.split("/")[0] not in SOURCES and path not in SOURCES:
             return usage(f"{raw!r} is outside the program's sources ({', '.join(SOURCES)})")
         paths.append(path)

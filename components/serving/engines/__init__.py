@@ -7,7 +7,7 @@ and its rows in catalog/engine-quantizations.csv.
 
 from __future__ import annotations
 
-from components.engines.base import Container, Engine, Launch  # noqa: F401
-from components.engines import tgi, vllm
+from components.serving.engines.base import Container, Engine, Launch  # noqa: F401
+from components.serving.engines import tgi, vllm
 
 ENGINES: dict[str, Engine] = {e.name: e for e in (tgi.ENGINE, vllm.ENGINE)}

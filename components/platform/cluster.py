@@ -18,7 +18,7 @@ from catalog.nodes import BOOT_DISK_TYPE, GPU_BOOT_DISK_GB, SYSTEM_BOOT_DISK_GB
 # the node's agents write (logs, metrics, resource metadata, autoscaler and node-problem reports) and
 # Google keeps it current as GKE adds agents (GKE "Use least privilege IAM service accounts":
 # roles/container.defaultNodeServiceAccount). Image pulls from Artifact Registry are not in it: the
-# nodes read only the cell's own remote repositories, granted per repository (components/registry.py).
+# nodes read only the cell's own remote repositories, granted per repository (components/platform/registry.py).
 # Image streaming calls the Container File System API as the node's account, which a custom node
 # service account needs serviceusage.services.use for (roles/serviceusage.serviceUsageConsumer; issue
 # 19's reading of GKE "Use Image streaming", not re-read here).

@@ -11,10 +11,10 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components import gateway_rules as rules
+from planner.rules import gateway as rules
 
 # Only these reach the engines: vLLM's /invocations (same inference, no API key check) and every
-# other non-/v1 path stay unreachable from outside (components/engines/vllm.py check_image).
+# other non-/v1 path stay unreachable from outside (components/serving/engines/vllm.py check_image).
 ROUTED_PATHS = ("/v1/completions", "/v1/chat/completions", "/v1/models")
 CLASSES = {"public": "gke-l7-global-external-managed-mc", "internal": "gke-l7-cross-regional-internal-managed-mc"}
 GATEWAY_NAME = "llm-gateway"
@@ -98,6 +98,13 @@ class GatewayArgs:
     depends_on: Sequence[pulumi.Resource] = ()  # the fleet features and grants
 
 
+def internal_addresses(args: GatewayArgs) -> list[dict]:
+    """The cross-regional internal class gets one ephemeral frontend address per region, as GKE's
+    multi-cluster Gateway samples give it (type networking.gke.io/ephemeral-ipv4-address/<region>,
+    value the region): clients in each region reach a frontend in their own region."""
+    return [{"type": f"{rules.EPHEMERAL_ADDRESS}/{b.region}", "value": b.region} for b in args.backends]
+
+
 def bodies(args: GatewayArgs) -> dict[str, dict]:
     """The config cluster's Gateway, HTTPRoute, HealthCheckPolicy and GCPBackendPolicy, as rendered."""
     meta = lambda name: {"name": name, "namespace": args.namespace}  # noqa: E731
@@ -105,6 +112,7 @@ def bodies(args: GatewayArgs) -> dict[str, dict]:
     return {
         "gateway": {"apiVersion": rules.GATEWAY_API, "kind": "Gateway", "metadata": meta(GATEWAY_NAME), "spec": {
             "gatewayClassName": CLASSES[args.exposure],
+            **({"addresses": internal_addresses(args)} if args.exposure == "internal" else {}),
             "listeners": [{"name": "http", "port": LISTENER_PORT, "protocol": "HTTP"}]}},
         "route": {"apiVersion": rules.GATEWAY_API, "kind": "HTTPRoute", "metadata": meta(ROUTE_NAME), "spec": {
             "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": GATEWAY_NAME}],

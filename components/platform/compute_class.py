@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from catalog.nodes import BOOT_DISK_TYPE, GPU_BOOT_DISK_GB
-from components import compute_class_rules
+from planner.rules import compute_class as compute_class_rules
 
 
 class InvalidComputeClass(pulumi.RunError):
@@ -70,13 +70,13 @@ def manifest(args: ComputeClassArgs) -> dict:
     }
     if args.image_streaming:
         # The pools this class creates stream images from Artifact Registry (the serving image comes
-        # through the cell's mirror, components/registry.py). compute-class-api types.go
+        # through the cell's mirror, components/platform/registry.py). compute-class-api types.go
         # NodePoolConfig.imageStreaming, "equivalent to GcfsConfig in GKE" (added to the CRD 2025-08-25;
         # GKE's "ComputeClass CRD reference" example sets nodePoolConfig.imageStreaming.enabled: true).
         # No GKE version floor for the field was found.
         # Pools that existed without it no longer match the class ("Existing node pools will be matched
         # ... only if their configuration match this field"), so GKE creates new ones. The cluster's
-        # own default for auto-created pools says the same (components/cluster.py), for control planes
+        # own default for auto-created pools says the same (components/platform/cluster.py), for control planes
         # whose ComputeClass controller predates the field.
         spec["nodePoolConfig"] = {"imageStreaming": {"enabled": True}}
     if args.active_migration:

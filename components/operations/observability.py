@@ -3,8 +3,8 @@ the model server, its autoscaler and the GPU capacity ladder.
 
 Every chart and alert is a PromQL query over what Managed Prometheus stores, scoped to this
 cluster (resource labels `cluster`, `location`) and the server's namespace and pods:
-- the engine's own series, scraped by the PodMonitoring (components/autoscaling.py), named by
-  ServerMetrics (components/server_metrics.py);
+- the engine's own series, scraped by the PodMonitoring (components/operations/autoscaling.py), named by
+  ServerMetrics (components/operations/server_metrics.py);
 - kube state metrics of GKE's managed package, monitoring_config enable_components DEPLOYMENT,
   POD and HPA (names and labels from "Collect and view kube state metrics",
   https://cloud.google.com/kubernetes-engine/docs/how-to/kube-state-metrics): kube_deployment_spec_replicas,
@@ -34,7 +34,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_gcp as gcp
 
-from components.server_metrics import ServerMetrics
+from components.operations.server_metrics import ServerMetrics
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 CONSOLE = "https://console.cloud.google.com/monitoring/dashboards/builder"

@@ -25,6 +25,8 @@ import re
 from typing import Any
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
+# The cross-regional internal class takes one ephemeral frontend per region (GKE multi-cluster Gateway samples).
+EPHEMERAL_ADDRESS = "networking.gke.io/ephemeral-ipv4-address"
 MCS_API = "net.gke.io/v1"
 GKE_POLICY_API = "networking.gke.io/v1"
 KINDS = {(MCS_API, "ServiceExport"), (GATEWAY_API, "Gateway"), (GATEWAY_API, "HTTPRoute"),
@@ -71,7 +73,17 @@ def _target(spec: dict, errors: list[str]) -> None:
 
 
 def _gateway(spec: dict, errors: list[str]) -> None:
-    _unknown(spec, ("gatewayClassName", "listeners"), "spec", errors)
+    _unknown(spec, ("gatewayClassName", "addresses", "listeners"), "spec", errors)
+    addresses = spec.get("addresses")
+    if addresses is not None:
+        if not isinstance(addresses, list) or not addresses:
+            errors.append("spec.addresses: a non-empty list when given")
+        else:
+            for i, a in enumerate(addresses):
+                region = str((a or {}).get("type", "")).rsplit("/", 1)[-1]
+                if not isinstance(a, dict) or not str(a.get("type", "")).startswith(EPHEMERAL_ADDRESS + "/") \
+                        or a.get("value") != region:
+                    errors.append(f"spec.addresses[{i}]: type {EPHEMERAL_ADDRESS}/<region> with that region as value")
     if spec.get("gatewayClassName") not in MC_CLASSES:
         errors.append(f"spec.gatewayClassName: {spec.get('gatewayClassName')!r} is not a multi-cluster class ({', '.join(MC_CLASSES)})")
     listeners = spec.get("listeners")

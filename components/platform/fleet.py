@@ -10,7 +10,8 @@ from typing import Optional, Sequence
 import pulumi
 import pulumi_gcp as gcp
 
-from components import identity, metrics_adapter
+from components.platform import identity
+from components.operations import metrics_adapter
 
 # What the multi-cluster Gateway needs enabled (GKE "Prepare your environment for multi-cluster
 # Gateways" / "Enable multi-cluster Gateways": gkehub, multiclusterservicediscovery,
@@ -75,7 +76,6 @@ class Fleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         apis = [gcp.projects.Service(f"{name}-api-{api.split('.')[0]}", project=args.project, service=api,
                                      disable_on_destroy=False, opts=child) for api in APIS]
-        after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
         clusters = [m.cluster for m in args.members]
 
         # A Membership of its own rather than the cluster's `fleet` block: the cluster resource (and

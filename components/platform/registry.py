@@ -16,7 +16,7 @@ Artifact Registry fetches <path> from the upstream once and serves it from the r
   documented either way (the image-streaming page says "standard or remote repositories" without
   naming upstreams). If it does not, the node pulls the image whole from the region, which is still
   no slower than ghcr.io. Nothing else gives TGI a pinned, streamable image: Google's own TGI builds
-  in Artifact Registry carry no version tags and stop at TGI 2.4 (components/engines/tgi.py).
+  in Artifact Registry carry no version tags and stop at TGI 2.4 (components/serving/engines/tgi.py).
 
 Each repository serves its one upstream and nothing else (a remote repository cannot be pushed to),
 and the nodes' service account may read these repositories only (no project-wide reader role).

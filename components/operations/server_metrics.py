@@ -1,6 +1,6 @@
 """What a model server exports to Prometheus: the names the HPA, the PodMonitoring, the dashboard
 and the alerts are built from. Plain data, one instance per engine, in the engine's module
-(components/engines/tgi.py, vllm.py); a wrong name makes the HPA wait forever for a metric that never
+(components/serving/engines/tgi.py, vllm.py); a wrong name makes the HPA wait forever for a metric that never
 comes, so every name is checked against a source.
 
 Sources, read for these names:

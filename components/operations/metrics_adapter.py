@@ -43,8 +43,8 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components import identity
-from components.cluster import SYSTEM_POOL_LABELS as SYSTEM_POOL_SELECTOR  # the CPU pool
+from components.platform import identity
+from components.platform.cluster import SYSTEM_POOL_LABELS as SYSTEM_POOL_SELECTOR  # the CPU pool
 
 IMAGE = "gcr.io/gke-release/custom-metrics-stackdriver-adapter:v0.16.9-gke.0"
 SOURCE = ("GoogleCloudPlatform/k8s-stackdriver@673c7dd872a7d8b7c1a26c2af7cca7c33549efa0:"
@@ -72,7 +72,7 @@ class MetricsAdapterArgs:
     node_selector: dict = field(default_factory=lambda: dict(SYSTEM_POOL_SELECTOR))
     image: str = IMAGE
     # False in a multi-region stack: every cluster's adapter is the same principal of the project's
-    # one identity pool, so one grant (components/fleet.py) serves all, and removing one region's
+    # one identity pool, so one grant (components/platform/fleet.py) serves all, and removing one region's
     # copy would remove the binding the others rely on.
     grant_role: bool = True
 

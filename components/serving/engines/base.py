@@ -1,11 +1,11 @@
-"""The interface every serving engine implements (see components/engines/__init__.py)."""
+"""The interface every serving engine implements (see components/serving/engines/__init__.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from components.server_metrics import ServerMetrics
+from components.operations.server_metrics import ServerMetrics
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components import identity
+from components.platform import identity
 
 CSI_DRIVER = "gcsfuse.csi.storage.gke.io"
 LOADER_MOUNT = "/gcs"
@@ -305,7 +305,7 @@ class ModelStore(pulumi.ComponentResource):
             volumes=[
                 k8s.core.v1.VolumeArgs(name="models", csi=k8s.core.v1.CSIVolumeSourceArgs(
                     driver=CSI_DRIVER,
-                    # Same up-front access check skipped as for the server (components/inference_server.py).
+                    # Same up-front access check skipped as for the server (components/serving/inference_server.py).
                     volume_attributes={"bucketName": bucket_name, "mountOptions": "implicit-dirs",
                                        "skipCSIBucketAccessCheck": "true"},
                 )),

@@ -4,7 +4,7 @@ engine, and an `autoscaling/v2` HorizontalPodAutoscaler on the engine's queue ga
 Google's documented method for LLM servers on GKE ("Configure autoscaling for LLM workloads on
 GPUs", https://cloud.google.com/kubernetes-engine/docs/how-to/machine-learning/inference/autoscaling
 and its best-practices page): GMP scrapes the server, the Custom Metrics Stackdriver Adapter
-(components/metrics_adapter.py) serves the series to the HPA, which scales on the queue size as a
+(components/operations/metrics_adapter.py) serves the series to the HPA, which scales on the queue size as a
 Pods metric with an AverageValue target. The cluster autoscaler then brings GPU nodes through the
 ComputeClass.
 """
@@ -17,8 +17,8 @@ from typing import Optional
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import pod_monitoring_rules
-from components.server_metrics import ServerMetrics
+from planner.rules import pod_monitoring as pod_monitoring_rules
+from components.operations.server_metrics import ServerMetrics
 
 # Kubernetes' own limits (kubernetes pkg/apis/autoscaling/validation/validation.go:
 # MaxStabilizationWindowSeconds = 3600, MaxPeriodSeconds = 1800); the API server rejects more.

@@ -11,11 +11,11 @@ import pulumi_kubernetes as k8s
 
 from catalog.loading import WORK_DIR_GIB  # HF_HOME in bucket mode: caches the engine writes, no weights
 from catalog.nodes import SIDECAR_EPHEMERAL_GIB
-from components.engines import Engine, Launch
-from components.model_store import CSI_DRIVER, sidecar_annotations
+from components.serving.engines import Engine, Launch
+from components.serving.model_store import CSI_DRIVER, sidecar_annotations
 
 # Shutdown timing (preStop pause, the engine's drain, the grace period) is the engine's: see the
-# timeline in components/engines/tgi.py.
+# timeline in components/serving/engines/tgi.py.
 
 STARTUP_PROBE_PERIOD = 15
 
@@ -354,7 +354,7 @@ class InferenceServer(pulumi.ComponentResource):
         )
         return k8s.core.v1.PodTemplateSpecArgs(
             # No token digest or version here: a rotation replaces the auto-named Secret, and the new
-            # name in the env's secretKeyRef is what rolls the pods (components/model_secret.py).
+            # name in the env's secretKeyRef is what rolls the pods (components/serving/model_secret.py).
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 labels=labels,
                 # A RAM file cache lives in a memory emptyDir, charged to the pod: it is part of the

@@ -85,7 +85,7 @@ def expected_files(files: dict[str, Optional[int]], patterns: list[str], max_fil
         size, name = too_big[-1]
         raise LoaderError(f"{name} is {size} bytes ({size / 2**30:.1f} GiB), more than the {max_file_bytes} bytes "
                           f"({max_file_bytes / 2**30:.0f} GiB) of staging the loader pod requests for one file; this checkpoint needs a larger "
-                          f"loader staging request (components/model_store.py)", EXIT_PERMANENT)
+                          f"loader staging request (components/serving/model_store.py)", EXIT_PERMANENT)
     return {n: int(s) for n, s in chosen.items()}
 
 

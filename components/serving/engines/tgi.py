@@ -1,5 +1,5 @@
 """Text Generation Inference (Hugging Face). The tutorial's engine and the default. In maintenance
-mode since 2025-12-11 (its README); Hugging Face points to vLLM and SGLang (components/engines/vllm.py).
+mode since 2025-12-11 (its README); Hugging Face points to vLLM and SGLang (components/serving/engines/vllm.py).
 
 Launcher options are all environment variables too (TGI docs, reference/launcher.md).
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from components.engines.base import Container, Engine, Launch
-from components.server_metrics import ServerMetrics
+from components.serving.engines.base import Container, Engine, Launch
+from components.operations.server_metrics import ServerMetrics
 
 # The newest TGI release (3.3.7, 2025-12-18; TGI is in maintenance mode since), pinned by tag.
 # Why not Google's TGI builds (us-docker.pkg.dev/deeplearning-platform-release/gcr.io/

@@ -9,8 +9,8 @@ import json
 from typing import Optional
 
 from catalog.loading import STREAMER_BUFFER_GIB, STREAMER_CONCURRENCY
-from components.engines.base import Container, Engine, Launch
-from components.server_metrics import ServerMetrics
+from components.serving.engines.base import Container, Engine, Launch
+from components.operations.server_metrics import ServerMetrics
 
 # 0.32.0 was uploaded to PyPI on 2026-10-18; 0.33.0 followed on 2026-11-02 (PyPI upload dates,
 # review-engines.md Minor) and is not adopted here until checked like this one. 0.32.0 has
@@ -19,7 +19,7 @@ from components.server_metrics import ServerMetrics
 # v0.20.0, default wheel/docker nightly version is cu130"; vllm-project/router#154: "The vLLM 0.20.0
 # release has switched to CUDA 13 for the default wheels"; the review names vllm#39878 as the
 # switching PR, not checked here), which need an R580 or newer driver: the ComputeClass asks GKE for its
-# "latest" driver when this engine runs (components/compute_class.py).
+# "latest" driver when this engine runs (components/platform/compute_class.py).
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.32.0"
 PORT = 8000  # vllm serve's default; /health and /metrics are on it too
 HEALTH_PATH = "/health"  # 200, or 503 once the engine is dead; the port opens after the load
@@ -94,7 +94,7 @@ def check_image(image: str, exposure: str) -> Optional[str]:
     return None
 
 
-# Same 15 s timeline as TGI (components/engines/tgi.py): Spot gives the pod 15 s, and
+# Same 15 s timeline as TGI (components/serving/engines/tgi.py): Spot gives the pod 15 s, and
 # --shutdown-timeout makes vLLM finish running requests within the drain instead of aborting them.
 # During the drain /health stays 200 (the engine is alive), so the preStop pause is what takes the
 # pod out of the Service before SIGTERM.

@@ -1,0 +1,70 @@
+"""Values a multi-region deploy depends on in settings/regions.py, pinned as literals: the region
+codes every cell's resource names carry and the length limits they are cut to. See
+tests/MUTANTS-serving.md."""
+
+import pytest
+
+import settings
+from conftest import evaluate
+from settings import regions
+
+API_KEY = "k3y-for-tests-0123456789abcdef"
+
+
+@pytest.mark.parametrize("region, code", [
+    ("us-central1", "usc1"), ("us-east4", "use4"), ("us-west1", "usw1"), ("us-south1", "uss1"),
+    ("europe-west4", "euw4"), ("europe-north1", "eun1"), ("asia-southeast1", "asse1"), ("asia-northeast3", "asne3"),
+    ("northamerica-northeast1", "nane1"), ("southamerica-east1", "sae1"), ("australia-southeast1", "ause1"),
+    ("me-west1", "mew1"), ("africa-south1", "afs1"),
+])
+def test_region_codes_are_the_ones_in_every_cells_resource_names(region, code):
+    # The code is in cluster, node account, bucket and Pulumi names: changing one renames (replaces)
+    # every resource of that region's cell on the next `pulumi up`.
+    assert regions.code(region) == code
+
+
+def test_an_unknown_continent_falls_back_to_its_first_two_letters():
+    # A continent GCP adds later still gets a short code rather than failing.
+    assert regions.code("mars-north1") == "man1"
+
+
+def test_cell_names_carry_the_code_as_a_suffix():
+    n = regions.names("us-east4", "llm-serving-dev", "test-project-dev-llm-models")
+    assert (n.cluster_name, n.node_account_id, n.bucket_name, n.suffix) == (
+        "llm-serving-dev-use4", "llm-serving-dev-use4-nodes", "test-project-dev-llm-models-use4", "-use4")
+
+
+def test_long_names_are_cut_to_gke_iam_and_bucket_limits_before_the_code():
+    # GKE: 40 characters, service account ids: 30, bucket names: 63; the code must survive the cut,
+    # and a cut must not leave "--" or "_-" before it.
+    n = regions.names("asia-southeast1", "a" * 34 + "-bcdef", "b" * 56 + "_c" + "d" * 10)
+    assert n.cluster_name == "a" * 34 + "-asse1" and len(n.cluster_name) == 40
+    assert n.node_account_id == "a" * 18 + "-asse1-nodes" and len(n.node_account_id) == 30
+    assert n.bucket_name == "b" * 56 + "-asse1" and len(n.bucket_name) == 62
+
+
+def test_a_name_exactly_at_the_limit_keeps_every_character_it_can():
+    # 34 + "-usc1" = 39 <= 40: nothing is cut from a cluster name that already fits.
+    n = regions.names("us-central1", "c" * 34, "bucket")
+    assert n.cluster_name == "c" * 34 + "-usc1"
+
+
+def test_one_region_is_refused_with_the_single_region_setting_suggested():
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate("dev", regions=["us-east4"], exposure="public", apiKey=API_KEY)
+    assert error.value.key == "regions"
+    assert "remove regions and set location us-east4, or add a second region" in str(error.value)
+
+
+def test_a_zone_as_location_beside_regions_suggests_the_first_region():
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate("dev", regions=["us-east4", "us-central1"], location="us-central1-a", exposure="public", apiKey=API_KEY)
+    assert "set location to a region (e.g. us-east4) or remove it" in str(error.value)
+
+
+def test_a_region_without_the_gpu_lists_the_regions_that_have_it():
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate("dev", regions=["us-central1", "us-west2"], exposure="public", apiKey=API_KEY)
+    message = str(error.value)
+    assert "is not offered in us-west2 (catalog/gpu-regions.csv)" in message
+    assert "use regions from: " in message and "us-central1" in message
