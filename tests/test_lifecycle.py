@@ -166,3 +166,26 @@ def test_a_refused_project_lookup_says_to_enable_cloud_resource_manager(monkeypa
     message = str(error.value)
     assert "Cloud Resource Manager API has not been used in project 42" in message and "details" not in message
     assert message.endswith("run: gcloud services enable cloudresourcemanager.googleapis.com --project test-project")
+
+
+def test_a_project_lookup_refused_without_details_names_the_error_type(monkeypatch):
+    # An engine error with an empty message still says what failed and what to run.
+    from components.platform import identity
+    from planner import harness
+    import grpc
+
+    class Refused(grpc.RpcError):
+        def code(self):
+            return grpc.StatusCode.UNKNOWN
+
+        def details(self):
+            return ""
+
+    def refuse(self, args):
+        raise Refused()
+
+    monkeypatch.setattr(harness._Recorder, "call", refuse)
+    with pytest.raises(identity.ProjectLookupError) as error:
+        evaluate(program=lambda: identity.project_number("test-project"))
+    assert str(error.value).startswith("could not look up project test-project's number (")
+    assert "gcloud services enable cloudresourcemanager.googleapis.com --project test-project" in str(error.value)
