@@ -83,6 +83,9 @@ TESTS = {
                                              "test_deploy_values_platform.py"],
     "components/platform/cluster.py": ["test_cluster.py", "test_lifecycle.py", "test_security.py", "test_cell.py",
                                        "test_deploy_values_platform.py"],
+    # smoke/ is tested by one file against a fake OpenAI-compatible server (tests/fake_llm.py).
+    **{f"smoke/{m}.py": ["test_smoke.py"] for m in ("__init__", "__main__", "client", "cost", "discovery", "load",
+                                                    "options", "report")},
 }
 
 STATUS = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
