@@ -44,8 +44,8 @@ BUILD = ROOT / "build" / "mutants"
 # The program's packages and top-level modules: copied into the scratch tree and mutmut's
 # mutants/ copy (the tests import them all through __main__.py), only the named module mutated.
 SOURCES = ("__main__.py", "outputs.py", "catalog", "components", "planner", "settings", "smoke")
-# Read by the tests at run time, copied as they are.
-ALSO_COPY = ("pytest.ini", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.vllm.yaml", "Pulumi.global.yaml",
+# Read by the tests at run time, copied as they are (test_smoke.py runs `make smoke`).
+ALSO_COPY = ("pytest.ini", "Makefile", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.vllm.yaml", "Pulumi.global.yaml",
              "README.md", "docs", "requirements.txt", "requirements-dev.txt")
 # Never selected: the checkov scan needs its own virtualenv and tests no Python module; the
 # hypothesis property test takes about 33 s here, which every surviving mutant would pay again.
