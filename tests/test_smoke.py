@@ -828,6 +828,12 @@ def test_make_n_smoke_shows_the_url_as_a_variable_not_its_value(tmp_path):
     assert secret not in done.stdout + done.stderr and '--url "$URL"' in done.stdout
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A job started with `&` from a script (CI, `make mutants &`) inherits SIGINT ignored, and make
+    # would then ignore the Ctrl-C this test sends; in a terminal it has the default action.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @needs_make
 def test_ctrl_c_on_make_smoke_ends_it_by_sigint_as_a_shell_reports_130(llm, tmp_path):
     # Ctrl-C reaches the whole foreground process group; make dies of SIGINT, which a shell
@@ -839,7 +845,7 @@ def test_ctrl_c_on_make_smoke_ends_it_by_sigint_as_a_shell_reports_130(llm, tmp_
     env.pop("MAKEFLAGS", None)
     proc = subprocess.Popen(["make", "--no-print-directory", "smoke", f"VENV={venv}", f"URL={server.url}",
                              "ARGS=--wait 60"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 20
         while "/health" not in server.seen.paths and time.monotonic() < deadline:
