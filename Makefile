@@ -21,7 +21,7 @@ MODULE ?=
 # make mutants RETEST=1: only the survivors of the last full run of each module (after adding tests).
 RETEST ?=
 
-.PHONY: plan test bench smoke benchmark benchmark-url mutants mutants-module clean
+.PHONY: plan test golden bench smoke benchmark benchmark-url mutants mutants-module clean
 
 $(VENV)/.ready: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ plan: $(VENV)/.ready
 ## make test: the unit tests (Pulumi mocks), the plan's validation and the static scan
 test: $(VENV)/.ready $(SCAN_VENV)/.ready
 	CHECKOV=$(SCAN_VENV)/bin/checkov $(VENV)/bin/python -m pytest -q
+
+## make golden [STACK=prod]: write tests/golden/plan-<stack>.json again after an intended change
+## to what a stack deploys (all four stacks without STACK); review the diff like code
+golden: $(VENV)/.ready
+	$(VENV)/bin/python tests/snapshot.py $(if $(filter command line,$(origin STACK)),$(STACK))
 
 ## make bench: warm `make plan` time against the bare import time of the Pulumi SDKs
 bench: $(VENV)/.ready

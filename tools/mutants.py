@@ -129,6 +129,9 @@ def select_tests(path: str) -> list[str]:
                              if package else rf"\bimport {re.escape(stem)}\b|\bfrom {re.escape(stem)} import\b")
         names = sorted(p.name for p in tests.glob("test_*.py") if pattern.search(p.read_text()))
         names += sorted(p.name for p in tests.glob("test_deploy_values_*.py") if p.name not in names)
+    if not path.startswith("smoke/"):
+        # The whole rendered stacks against their reviewed documents: the last net for any value.
+        names = [*names, "test_golden_plans.py"]
     chosen = [f"tests/{n}" for n in names if (tests / n).exists() and f"tests/{n}" not in NEVER]
     return chosen
 

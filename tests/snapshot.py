@@ -1,0 +1,111 @@
+"""What a stack deploys, as one reviewed document: every resource's inputs (secrets masked, as the
+offline plan prints them), the options `pulumi up` acts on (parent, provider, dependencies, ignored
+fields, replacement order, timeouts, protection) and the stack's outputs.
+
+tests/golden/plan-<stack>.json holds the document for each stack file; tests/test_golden_plans.py
+renders the stacks again and fails on any difference, naming the resource and the field. A one-token
+slip anywhere in what a stack deploys (a module constant, a default, a label, an option) shows there,
+including the values mutation testing cannot reach (mutmut mutates only inside functions).
+
+An intended change: `make golden` writes the documents again; review the diff like code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+STACKS = ("dev", "prod", "vllm", "global")
+# Longer strings (the loader's program and requirements in its ConfigMap) are kept as their digest and
+# length: any change still shows, and the golden file does not copy the source. JSON in a long string
+# (the dashboard) is kept as the document it holds.
+LONG = 1500
+
+
+def _digest_long(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _digest_long(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_digest_long(v) for v in value]
+    if isinstance(value, str) and len(value) > LONG:
+        try:  # a document inside a string (a dashboard): kept as a document, to diff field by field
+            return {"(JSON string)": _digest_long(json.loads(value))}
+        except ValueError:
+            pass
+        return f"<{len(value)} characters, sha256 {hashlib.sha256(value.encode()).hexdigest()[:16]}>"
+    return value
+
+
+def document(stack: str) -> dict:
+    """The stack rendered under the mocks with the test configuration (tests/conftest.py)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import TOKEN, evaluate
+    from planner.render import redact
+
+    ev = evaluate(stack)
+    plaintexts = [TOKEN]
+    resources: dict[str, dict] = {}
+    for r in ev.resources:
+        key = f"{r.type}::{r.name}"
+        assert key not in resources, f"two resources named {key}"
+        o = r.opts
+        options = {
+            # urn:pulumi:<stack>::<project>::<type chain>::<name>::<id> -> <type chain>::<name>
+            "parent": o.parent, "provider": "::".join((r.provider or "").split("::")[2:4]),
+            "dependsOn": sorted(o.depends_on), "ignoreChanges": list(o.ignore_changes),
+            "replaceOnChanges": list(o.replace_on_changes), "deleteBeforeReplace": o.delete_before_replace,
+            "customTimeouts": o.custom_timeouts, "protect": o.protect,
+        }
+        resources[key] = {
+            "custom": r.custom,
+            "inputs": _digest_long(redact(r.inputs, plaintexts, ev.computed)),
+            "options": {k: v for k, v in options.items() if v not in ("", [], None, False)},
+        }
+    outputs = {k: "[secret]" if k in ev.secret_outputs else _digest_long(redact(v, plaintexts, ev.computed))
+               for k, v in ev.outputs.items()}
+    return {"resources": dict(sorted(resources.items())), "outputs": dict(sorted(outputs.items()))}
+
+
+def text(doc: dict) -> str:
+    return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Each leaf where the two documents differ, as `path: expected -> actual`."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        found = []
+        for k in sorted(set(expected) | set(actual)):
+            where = f"{path}/{k}" if path else k
+            if k not in actual:
+                found.append(f"{where}: gone (was {json.dumps(expected[k])[:120]})")
+            elif k not in expected:
+                found.append(f"{where}: new ({json.dumps(actual[k])[:120]})")
+            else:
+                found += differences(expected[k], actual[k], where)
+        return found
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in differences(e, a, f"{path}[{i}]")]
+    if expected != actual:
+        return [f"{path}: {json.dumps(expected)[:200]} -> {json.dumps(actual)[:200]}"]
+    return []
+
+
+def main(argv: list[str]) -> int:
+    stacks = argv or list(STACKS)
+    for stack in stacks:
+        if stack not in STACKS:
+            print(f"make golden: unknown stack {stack!r}; one of {', '.join(STACKS)}", file=sys.stderr)
+            return 2
+        path = GOLDEN / f"plan-{stack}.json"
+        path.write_text(text(document(stack)))
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
