@@ -102,8 +102,8 @@ TESTS = {
                             "test_deploy_values_nodes.py"],
     "catalog/loading.py": ["test_catalog.py", "test_image_streaming.py", "test_model_store.py"],
     "catalog/forecast.py": ["test_forecast.py", "test_regions.py"],
-    # smoke/ is tested by one file against a fake OpenAI-compatible server (tests/fake_llm.py).
-    **{f"smoke/{m}.py": ["test_smoke.py"] for m in ("__init__", "__main__", "client", "cost", "discovery", "load",
+    # smoke/: end to end against a fake OpenAI-compatible server (tests/fake_llm.py), and its values.
+    **{f"smoke/{m}.py": ["test_smoke.py", "test_deploy_values_smoke.py"] for m in ("__init__", "__main__", "client", "cost", "discovery", "load",
                                                     "options", "report")},
 }
 
