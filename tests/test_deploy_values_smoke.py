@@ -246,3 +246,85 @@ def test_plain_load_progress_prints_the_last_request_and_every_30_s(monkeypatch)
         activity.advance()
         activity.advance()
     assert console.export_text().splitlines() == ["load: 2/3 done", "load: 3/3 done"]
+
+
+# --- the command line (option names and defaults are a public interface) ------------------------------
+
+from smoke import options  # noqa: E402
+
+
+def test_defaults_are_the_documented_ones():
+    o = options.parse([])
+    assert (o.url, o.stack, o.requests, o.concurrency, o.max_tokens, o.timeout_s, o.wait_s) == (
+        None, "dev", 20, 4, 128, 120.0, 1800)
+    assert (o.json_path, o.engine, o.model, o.replicas) == (None, None, None, None)
+    assert len(o.prompts) == 8 and o.prompts[0] == "[INST] How do I deploy a container on Kubernetes? [/INST]"
+
+
+@pytest.mark.parametrize("flag, low, high, below, above, bounds", [
+    ("--requests", "1", "10000", "0", "10001", "1 to 10000"),
+    ("--concurrency", "1", "512", "0", "513", "1 to 512"),
+    ("--max-tokens", "1", "32768", "0", "32769", "1 to 32768"),
+    ("--timeout", "0.1", "3600", "0.09", "3600.5", "0.1 to 3600"),
+    ("--wait", "0", "86400", "-1", "86400.5", "0 to 86400"),
+    ("--replicas", "1", "1000", "0", "1001", "1 to 1000"),
+])
+def test_every_bounded_option_accepts_its_bounds_and_refuses_past_them(flag, low, high, below, above, bounds):
+    # Bounds keep every loop finite in count and time, whatever the typo.
+    options.parse([flag, low])
+    options.parse([flag, high])
+    for bad in (below, above):
+        with pytest.raises(smoke.SmokeError) as e:
+            options.parse([flag, bad])
+        shown = str(float(bad)) if flag in ("--timeout", "--wait") else bad
+        assert (e.value.code, e.value.message) == (2, f"{flag} {shown}: give a value from {bounds}")
+
+
+def test_a_usage_mistake_is_one_line_with_exit_2():
+    with pytest.raises(smoke.SmokeError) as e:
+        options.parse(["--requests", "many"])
+    assert e.value.code == 2
+    assert e.value.message == "argument --requests: invalid int value: 'many' (see python -m smoke --help)"
+
+
+def test_url_checks():
+    assert options.parse(["--url", "http://127.0.0.1:8080/"]).url == "http://127.0.0.1:8080"
+    for bad, why in (("ftp://h", "give an http:// or https:// URL, e.g. http://127.0.0.1:8080"),
+                     ("http://", "give an http:// or https:// URL, e.g. http://127.0.0.1:8080"),
+                     ("http://h:1/V1", "give the server's root, without /v1 (e.g. http://h:1); "
+                                      "smoke adds /health and /v1/completions itself")):
+        with pytest.raises(smoke.SmokeError) as e:
+            options.parse(["--url", bad])
+        assert e.value.code == 2 and e.value.message == f"--url {bad.rstrip('/')}: {why}"
+
+
+def test_json_path_in_a_missing_directory_is_refused_before_the_load(tmp_path):
+    with pytest.raises(smoke.SmokeError) as e:
+        options.parse(["--json", str(tmp_path / "no" / "r.json")])
+    assert e.value.message == f"--json {tmp_path / 'no' / 'r.json'}: no directory {tmp_path / 'no'}"
+
+
+def test_prompts_file_skips_blank_and_comment_lines(tmp_path):
+    f = tmp_path / "p.txt"
+    f.write_text("# heading\n\n  first  \n   # indented comment\nsecond\n")
+    assert options.load_prompts(f) == ("first", "second")
+    f.write_text("# only a comment\n\n")
+    with pytest.raises(smoke.SmokeError) as e:
+        options.load_prompts(f)
+    assert (e.value.code, e.value.message) == (2, f"--prompts {f}: no prompts in it; put one prompt per line")
+    with pytest.raises(smoke.SmokeError) as e:
+        options.load_prompts(tmp_path / "none.txt")
+    assert e.value.code == 2 and e.value.message.startswith(f"--prompts {tmp_path / 'none.txt'}: cannot read it (FileNotFoundError: ")
+
+
+def test_display_url_drops_the_user_and_password_only():
+    assert options.display_url("http://u:p@h:8000/x") == "http://h:8000/x"
+    assert options.display_url("http://u:p@ss@h:8000") == "http://h:8000"  # an @ inside the password
+    assert options.display_url("http://h:8000") == "http://h:8000"
+
+
+def test_redact_replaces_the_password_everywhere_in_a_report():
+    url = "http://u:s3cret@h"
+    assert options.redact({"a": ["x s3cret", {"b": "s3cret"}], "n": 1}, url) == {"a": ["x ***", {"b": "***"}], "n": 1}
+    assert options.redact("s3cret", None) == "s3cret"
+    assert options.redact("s3cret", "http://h") == "s3cret"
