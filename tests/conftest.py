@@ -3,6 +3,8 @@ Pulumi.yaml defaults, then the stack file, then what the test sets (like `pulumi
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +20,32 @@ TOKEN = "hf_TESTtokenDoNotLeak7f3a9c21"
 PROJECT = "test-project"
 
 
+# Evaluations of the whole program, by stack and config, for this process only: most tests render
+# the same few stacks, and the Evaluation is only read. Keyed by process id and by mutmut's
+# MUTANT_UNDER_TEST as well, so a forked mutation run never reuses what its parent rendered.
+# A test that patches anything (the mocks, a module constant, the environment) renders afresh.
+_EVALUATIONS: dict[tuple, harness.Evaluation] = {}
+_CACHING = [True]
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_evaluations_when_patching(request):
+    patching = "monkeypatch" in request.fixturenames
+    _CACHING[0] = not patching
+    yield
+    _CACHING[0] = True
+
+
 def evaluate(stack: str = "dev", program=None, **config) -> harness.Evaluation:
+    if program is not None or not _CACHING[0]:
+        return _evaluate(stack, program, **config)
+    key = (os.getpid(), os.environ.get("MUTANT_UNDER_TEST"), stack, json.dumps(config, sort_keys=True, default=repr))
+    if key not in _EVALUATIONS:
+        _EVALUATIONS[key] = _evaluate(stack, None, **config)
+    return _EVALUATIONS[key]
+
+
+def _evaluate(stack: str, program, **config) -> harness.Evaluation:
     values = {"gcp:project": PROJECT, "hfToken": TOKEN}
     values.update(config)
     values = {k: v for k, v in values.items() if v is not None}  # None: leave the key unset
