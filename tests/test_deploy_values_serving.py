@@ -5,6 +5,7 @@ mutant of `make mutants` (a one-token slip no other test noticed). See tests/MUT
 import pytest
 
 import settings
+from components.serving import model_store
 from components.serving.engines import tgi, vllm
 from conftest import container, env_of, evaluate, pod_spec, server
 
@@ -161,6 +162,22 @@ def loader(ev=None) -> dict:
 def loader_env(ev=None) -> dict:
     c = loader(ev)["spec"]["template"]["spec"]["containers"][0]
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+
+
+def test_loader_pod_asks_two_cores_4_gib_and_11_gib_of_its_node():
+    # What settings check a system machine against (the loader and its FUSE sidecar together, as the
+    # scheduler counts them): an e2-standard-2 leaves 1.46 cores and is refused before `pulumi up`.
+    assert model_store.loader_pod_requests() == {"cpu": 2, "memory": 4, "ephemeral-storage": 11}
+
+
+def test_sidecar_annotations_without_a_staging_disk_ask_no_ephemeral_storage():
+    # Requests only (the scheduler counts them), limits "0" (unlimited: a tight limit throttles or
+    # OOM-kills the mount); an ephemeral request only when something is staged.
+    assert model_store.sidecar_annotations(cpu=1, memory_gib=2) == {
+        "gke-gcsfuse/volumes": "true", "gke-gcsfuse/cpu-request": "1", "gke-gcsfuse/memory-request": "2Gi",
+        "gke-gcsfuse/cpu-limit": "0", "gke-gcsfuse/memory-limit": "0", "gke-gcsfuse/ephemeral-storage-limit": "0"}
+    assert model_store.sidecar_annotations(cpu=1, memory_gib=2, ephemeral_gib=7)[
+        "gke-gcsfuse/ephemeral-storage-request"] == "7Gi"
 
 
 def test_loader_copies_exactly_the_hugging_face_format_files():
