@@ -68,3 +68,29 @@ def test_a_region_without_the_gpu_lists_the_regions_that_have_it():
     message = str(error.value)
     assert "is not offered in us-west2 (catalog/gpu-regions.csv)" in message
     assert "use regions from: " in message and "us-central1" in message
+
+
+def test_a_node_account_cut_at_a_dash_drops_it_before_the_code():
+    # 30 - len("-usc1-nodes") = 19 characters kept: "a" * 18 + "-" would give "a...a--usc1-nodes". The id
+    # names the GCP service account: a change to it replaces the account and its grants on `pulumi up`.
+    n = regions.names("us-central1", "a" * 18 + "-serving", "bucket")
+    assert n.node_account_id == "a" * 18 + "-usc1-nodes"
+    assert n.cluster_name == "a" * 18 + "-serving-usc1"
+
+
+@pytest.mark.parametrize("value, message", [
+    (["us-east4"], 'config regions=["us-east4"]: one region is a single-region stack; remove regions and set '
+                   'location us-east4, or add a second region'),
+    (["us-central1-a", "us-east4"], 'config regions=["us-central1-a", "us-east4"]: \'us-central1-a\' is not a GCP '
+                                    'region (a zone names a letter after the region); give two or more GPU regions, '
+                                    'e.g. ["us-central1", "us-east4"], or remove regions for one cluster in location'),
+    ('{"us-east4": 1}', 'config regions=\'{"us-east4": 1}\': not a list of strings; give two or more GPU regions, '
+                        'e.g. ["us-central1", "us-east4"], or remove regions for one cluster in location'),
+    (["us-east4", "us-east4"], 'config regions=["us-east4", "us-east4"]: \'us-east4\' is listed twice; list each '
+                               'region once'),
+])
+def test_regions_refusals_say_the_value_the_problem_and_the_fix(value, message):
+    # The whole line the user reads before anything is created: the key, the value, what would work.
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate("dev", regions=value, exposure="public", apiKey=API_KEY)
+    assert str(error.value) == message
