@@ -51,8 +51,8 @@ plan: $(VENV)/.ready
 test: $(VENV)/.ready $(SCAN_VENV)/.ready
 	CHECKOV=$(SCAN_VENV)/bin/checkov $(VENV)/bin/python -m pytest -q
 
-## make golden [STACK=prod]: write tests/golden/plan-<stack>.json again after an intended change
-## to what a stack deploys (all four stacks without STACK); review the diff like code
+## make golden [STACK=prod]: write tests/golden/plan-<name>.json again after an intended change
+## to what a stack deploys (every stack and variant of tests/snapshot.py without STACK); review the diff
 golden: $(VENV)/.ready
 	$(VENV)/bin/python tests/snapshot.py $(if $(filter command line,$(origin STACK)),$(STACK))
 

@@ -2,7 +2,7 @@
 offline plan prints them), the options `pulumi up` acts on (parent, provider, dependencies, ignored
 fields, replacement order, timeouts, protection) and the stack's outputs.
 
-tests/golden/plan-<stack>.json holds the document for each stack file; tests/test_golden_plans.py
+tests/golden/plan-<name>.json holds the document for each stack file and variant (DOCUMENTS); tests/test_golden_plans.py
 renders the stacks again and fails on any difference, naming the resource and the field. A one-token
 slip anywhere in what a stack deploys (a module constant, a default, a label, an option) shows there,
 including the values mutation testing cannot reach (mutmut mutates only inside functions).
@@ -20,7 +20,20 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-STACKS = ("dev", "prod", "vllm", "global")
+# Each stack file as it is, and variants that take the branches the stack files do not: weights from
+# the Hub, an internal or a public load balancer with an API key, vLLM through the FUSE mount, an
+# existing bucket. name -> (stack file, config set on top, as `pulumi config set` would).
+API_KEY = "golden-api-key-0123456789abcdef"
+DOCUMENTS = {
+    "dev": ("dev", {}), "prod": ("prod", {}), "vllm": ("vllm", {}), "global": ("global", {}),
+    "dev-hub": ("dev", {"weightSource": "hub"}),
+    "dev-internal": ("dev", {"exposure": "internal", "apiKey": API_KEY}),
+    "dev-public": ("dev", {"exposure": "public", "apiKey": API_KEY}),
+    "vllm-fuse": ("vllm", {"vllmLoadFormat": "fuse"}),
+    "vllm-hub": ("vllm", {"weightSource": "hub"}),
+    "prod-existing-bucket": ("prod", {"modelBucket": "my-team-models"}),
+}
+STACKS = tuple(DOCUMENTS)
 # Longer strings (the loader's program and requirements in its ConfigMap) are kept as their digest and
 # length: any change still shows, and the golden file does not copy the source. JSON in a long string
 # (the dashboard) is kept as the document it holds.
@@ -41,14 +54,15 @@ def _digest_long(value: Any) -> Any:
     return value
 
 
-def document(stack: str) -> dict:
+def document(name: str) -> dict:
     """The stack rendered under the mocks with the test configuration (tests/conftest.py)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import TOKEN, evaluate
     from planner.render import redact
 
-    ev = evaluate(stack)
-    plaintexts = [TOKEN]
+    stack, config = DOCUMENTS[name]
+    ev = evaluate(stack, **config)
+    plaintexts = [TOKEN, API_KEY]
     resources: dict[str, dict] = {}
     for r in ev.resources:
         key = f"{r.type}::{r.name}"
