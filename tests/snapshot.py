@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 # Each stack file as it is, and variants that take the branches the stack files do not: weights from
 # the Hub, an internal or a public load balancer with an API key, vLLM through the FUSE mount, an
-# existing bucket. name -> (stack file, config set on top, as `pulumi config set` would).
+# existing bucket, a multi-region internal Gateway. name -> (stack file, config set on top, as `pulumi config set` would).
 API_KEY = "golden-api-key-0123456789abcdef"
 DOCUMENTS = {
     "dev": ("dev", {}), "prod": ("prod", {}), "vllm": ("vllm", {}), "global": ("global", {}),
@@ -32,6 +32,7 @@ DOCUMENTS = {
     "vllm-fuse": ("vllm", {"vllmLoadFormat": "fuse"}),
     "vllm-hub": ("vllm", {"weightSource": "hub"}),
     "prod-existing-bucket": ("prod", {"modelBucket": "my-team-models"}),
+    "global-internal": ("global", {"exposure": "internal"}),
 }
 STACKS = tuple(DOCUMENTS)
 # Longer strings (the loader's program and requirements in its ConfigMap) are kept as their digest and
