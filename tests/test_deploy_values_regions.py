@@ -94,3 +94,29 @@ def test_regions_refusals_say_the_value_the_problem_and_the_fix(value, message):
     with pytest.raises(settings.ConfigError) as error:
         evaluate("dev", regions=value, exposure="public", apiKey=API_KEY)
     assert str(error.value) == message
+
+
+L4_REGIONS = ("asia-east1, asia-northeast1, asia-northeast3, asia-south1, asia-southeast1, europe-west1, europe-west2, "
+              "europe-west3, europe-west4, europe-west6, me-central2, northamerica-northeast1, northamerica-northeast2, "
+              "us-central1, us-east1, us-east4, us-west1, us-west4")
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"regions": ["us-central1", "us-west2"]},
+     'config regions=["us-central1", "us-west2"]: NVIDIA L4 (g2-standard-24) is not offered in us-west2 '
+     f"(catalog/gpu-regions.csv); use regions from: {L4_REGIONS}"),
+    ({"regions": ["us-central1", "us-east4"], "location": "us-central1-a"},
+     "config location='us-central1-a': a zone cannot go with regions: each region gets a regional cluster (three "
+     "zones) of its own; set location to a region (e.g. us-central1) or remove it; the clusters go in regions"),
+    ({"regions": ["us-central1", "us-east4"], "exposure": "cluster-ip", "apiKey": None},
+     "config exposure='cluster-ip': with regions the endpoint is a multi-cluster Gateway, and a cluster IP is "
+     "reachable from one cluster only; use exposure public (with apiKey) or internal"),
+    ({"regions": ["us-central1", "us-east4"], "modelBucket": "shared-b"},
+     "config modelBucket='shared-b': with regions each region gets a bucket of its own beside its GPUs; one bucket "
+     "would be read across regions; leave modelBucket empty"),
+])
+def test_what_cannot_go_with_regions_is_refused_with_the_whole_reason(config, message):
+    # L4_REGIONS: the regions catalog/gpu-regions.csv lists for the L4 (its source line says where from).
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate("dev", **{"exposure": "public", "apiKey": API_KEY, **config})
+    assert str(error.value) == message
