@@ -1,5 +1,6 @@
-"""Every test evaluates the program afresh under Pulumi's mocks, with config as the CLI passes it:
-Pulumi.yaml defaults, then the stack file, then what the test sets (like `pulumi config set`)."""
+"""Tests evaluate the program under Pulumi's mocks, with config as the CLI passes it: Pulumi.yaml
+defaults, then the stack file, then what the test sets (like `pulumi config set`). Each (stack,
+config) is rendered once per process and shared (see `_EVALUATIONS`)."""
 
 from __future__ import annotations
 
