@@ -73,6 +73,7 @@ class Evaluation:
     warnings: list[str] = field(default_factory=list)
     computed: dict[str, str] = field(default_factory=dict)  # mock-fabricated values -> placeholders
     result: Any = None  # what the program returned (for __main__.py: its globals)
+    invokes: list[tuple[str, dict]] = field(default_factory=list)  # (token, arguments) of each data-source call
 
     def of_type(self, type_: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_]
@@ -126,6 +127,7 @@ class _Recorder(pulumi.runtime.Mocks):
         self.resources: list[Recorded] = []
         self.computed: dict[str, str] = {}  # fabricated value -> what it stands for, for rendering
         self.options: dict[tuple[str, str], Options] = {}
+        self.invokes: list[tuple[str, dict]] = []
 
     def record_options(self, args: pulumi.ResourceTransformationArgs) -> None:
         """A stack transformation (run by the SDK itself, so also under mocks) that notes the
@@ -189,6 +191,7 @@ class _Recorder(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
+        self.invokes.append((args.token, dict(args.args)))
         if args.token == "gcp:organizations/getProject:getProject":
             return {"projectId": args.args.get("projectId"), "number": MOCK_PROJECT_NUMBER}
         return {}
@@ -248,4 +251,4 @@ def run(config: ResolvedConfig, program: Optional[Callable[[], Any]] = None) -> 
         asyncio.set_event_loop(None)
         logger.removeHandler(collect)
     return Evaluation(recorder.resources, outputs, secret_outputs, collect.messages, recorder.computed,
-                      returned[0] if returned else None)
+                      returned[0] if returned else None, recorder.invokes)

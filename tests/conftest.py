@@ -26,19 +26,25 @@ PROJECT = "test-project"
 # MUTANT_UNDER_TEST as well, so a forked mutation run never reuses what its parent rendered.
 # A test that patches anything (the mocks, a module constant, the environment) renders afresh.
 _EVALUATIONS: dict[tuple, harness.Evaluation] = {}
-_CACHING = [True]
+# In the environment, not a module variable: under mutmut's in-process pytest sessions this file can
+# be loaded as two modules, and the fixture must reach whichever `evaluate` a test imported.
+_AFRESH = "GKE_LLM_SERVING_TESTS_RENDER_AFRESH"
 
 
 @pytest.fixture(autouse=True)
 def _no_shared_evaluations_when_patching(request):
-    patching = "monkeypatch" in request.fixturenames
-    _CACHING[0] = not patching
-    yield
-    _CACHING[0] = True
+    if "monkeypatch" not in request.fixturenames:
+        yield
+        return
+    os.environ[_AFRESH] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(_AFRESH, None)
 
 
 def evaluate(stack: str = "dev", program=None, **config) -> harness.Evaluation:
-    if program is not None or not _CACHING[0]:
+    if program is not None or os.environ.get(_AFRESH):
         return _evaluate(stack, program, **config)
     key = (os.getpid(), os.environ.get("MUTANT_UNDER_TEST"), stack, json.dumps(config, sort_keys=True, default=repr))
     if key not in _EVALUATIONS:

@@ -7,7 +7,6 @@ import pytest
 import settings
 from components.serving import model_store
 from components.serving.engines import tgi, vllm
-from planner import harness
 from conftest import container, env_of, evaluate, pod_spec, server
 
 AWQ = "casperhansen/mixtral-instruct-awq"
@@ -181,19 +180,12 @@ def test_sidecar_annotations_without_a_staging_disk_ask_no_ephemeral_storage():
         "gke-gcsfuse/ephemeral-storage-request"] == "7Gi"
 
 
-def test_every_project_number_lookup_names_the_stacks_project(monkeypatch):
+def test_every_project_number_lookup_names_the_stacks_project():
     # The bucket grants' principals carry the project's number: a lookup without the project would
     # take the provider's default project, which need not be the stack's (gcp:project).
-    asked = []
-    call = harness._Recorder.call
-
-    def recording(self, a):
-        asked.append((a.token, dict(a.args)))
-        return call(self, a)
-
-    monkeypatch.setattr(harness._Recorder, "call", recording)
-    evaluate("prod")
-    assert asked and set(map(str, asked)) == {"('gcp:organizations/getProject:getProject', {'projectId': 'test-project'})"}
+    invokes = evaluate("prod").invokes
+    assert invokes and {(token, str(args)) for token, args in invokes} == {
+        ("gcp:organizations/getProject:getProject", "{'projectId': 'test-project'}")}
 
 
 def test_loader_copies_exactly_the_hugging_face_format_files():
