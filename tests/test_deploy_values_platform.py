@@ -231,3 +231,17 @@ def test_kubeconfig_has_one_context_named_after_the_cluster_with_the_exec_plugin
         "command": "gke-gcloud-auth-plugin",
         "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
         "provideClusterInfo": True}}}]
+
+
+# --- the image mirror (components/platform/registry.py) ------------------------------------------------
+
+from components.platform import registry  # noqa: E402
+
+
+def test_an_image_already_in_artifact_registry_is_told_by_its_host():
+    # The plan says such an image is streamed as it is (no mirror needed); the host decides, not how
+    # the image's name happens to end.
+    assert registry.in_artifact_registry("us-docker.pkg.dev/deeplearning-platform-release/gcr.io/tgi:1") is True
+    assert registry.in_artifact_registry("europe-west4-docker.pkg.dev/p/repo/img@sha256:" + "a" * 64) is True
+    assert registry.in_artifact_registry("ghcr.io/acme/tools-docker.pkg.dev") is False
+    assert registry.in_artifact_registry("vllm/vllm-openai:v0.11.0") is False
