@@ -4,6 +4,8 @@ Each case was a surviving mutant of `make mutants` on settings/names.py. See tes
 
 import pytest
 
+import settings
+from conftest import evaluate
 from settings import names
 
 
@@ -172,3 +174,38 @@ def test_an_api_key_has_at_least_16_printable_characters():
     assert names.header_secret("k" * 15) == "is shorter than 16 characters"
     assert names.header_secret("k" * 15 + " ") == "has spaces or characters an HTTP header cannot carry"
     assert names.header_secret("k" * 16 + "\u00e9") == "has spaces or characters an HTTP header cannot carry"
+
+
+# --- settings/serving.py: a model that does not fit its GPUs -----------------------------------------
+
+HUGE = {"model": "acme/huge-model", "modelRevision": "a" * 40}
+
+
+@pytest.mark.parametrize("config, message", [
+    # The need is weights + runtime overhead + the KV cache of 4096 tokens; the fixes are, in order, a
+    # machine that fits, an on-the-fly quantization the engine offers, a pre-quantized checkpoint.
+    ({"quantize": "none"},
+     "config machineType='g2-standard-24': mistralai/Mixtral-8x7B-Instruct-v0.1 with quantize=none needs about 100 GB "
+     "of GPU memory (weights 93 GB + runtime + KV cache for 4096 tokens), g2-standard-24 has 48 GB; use machineType "
+     "g2-standard-96 or quantize bitsandbytes-nf4 or model casperhansen/mixtral-instruct-awq"),
+    # vLLM has no bitsandbytes-nf4 in the catalog: no quantize suggested.
+    ({"engine": "vllm", "quantize": "none"},
+     "config machineType='g2-standard-24': mistralai/Mixtral-8x7B-Instruct-v0.1 with quantize=none needs about 100 GB "
+     "of GPU memory (weights 93 GB + runtime + KV cache for 4096 tokens), g2-standard-24 has 48 GB; use machineType "
+     "g2-standard-96 or model casperhansen/mixtral-instruct-awq"),
+    ({"machineType": "g2-standard-8", "quantize": "none"},
+     "config machineType='g2-standard-8': mistralai/Mixtral-8x7B-Instruct-v0.1 with quantize=none needs about 97 GB "
+     "of GPU memory (weights 93 GB + runtime + KV cache for 4096 tokens), g2-standard-8 has 24 GB; use machineType "
+     "g2-standard-96"),
+    ({**HUGE, "modelParamsBillion": 900},
+     "config machineType='g2-standard-24': acme/huge-model with quantize=bitsandbytes-nf4 needs about 616 GB of GPU "
+     "memory (weights 472 GB + runtime + KV cache for 4096 tokens), g2-standard-24 has 48 GB; use machineType "
+     "a3-ultragpu-8g"),
+    ({**HUGE, "modelParamsBillion": 2000, "machineType": "a3-highgpu-8g"},
+     "config machineType='a3-highgpu-8g': acme/huge-model with quantize=bitsandbytes-nf4 needs about 1425 GB of GPU "
+     "memory (weights 1050 GB + runtime + KV cache for 4096 tokens), a3-highgpu-8g has 640 GB; use a smaller model"),
+])
+def test_a_model_too_big_for_its_gpus_is_refused_with_the_need_and_the_fixes(config, message):
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate("dev", **config)
+    assert str(error.value) == message
