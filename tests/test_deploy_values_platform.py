@@ -245,3 +245,12 @@ def test_an_image_already_in_artifact_registry_is_told_by_its_host():
     assert registry.in_artifact_registry("europe-west4-docker.pkg.dev/p/repo/img@sha256:" + "a" * 64) is True
     assert registry.in_artifact_registry("ghcr.io/acme/tools-docker.pkg.dev") is False
     assert registry.in_artifact_registry("vllm/vllm-openai:v0.11.0") is False
+
+
+def test_repository_ids_are_cluster_and_upstream_within_artifact_registrys_rule():
+    # Ids: lower-case letters, digits and hyphens, at most 63, no trailing hyphen (Artifact Registry
+    # "Create repositories"). The cluster name is validated already; the rule holds for any name.
+    assert registry.repository_id("llm-serving-dev", "docker-hub") == "llm-serving-dev-docker-hub"
+    assert registry.repository_id("LLM_Serving", "ghcr") == "llm-serving-ghcr"
+    assert registry.repository_id("a" * 58 + "-bcdef", "ghcr") == "a" * 58
+    assert len(registry.repository_id("b" * 70, "ghcr")) == 63
