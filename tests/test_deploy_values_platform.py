@@ -252,5 +252,5 @@ def test_repository_ids_are_cluster_and_upstream_within_artifact_registrys_rule(
     # "Create repositories"). The cluster name is validated already; the rule holds for any name.
     assert registry.repository_id("llm-serving-dev", "docker-hub") == "llm-serving-dev-docker-hub"
     assert registry.repository_id("LLM_Serving", "ghcr") == "llm-serving-ghcr"
-    assert registry.repository_id("a" * 58 + "-bcdef", "ghcr") == "a" * 58
+    assert registry.repository_id("a" * 62 + "-x", "ghcr") == "a" * 62  # cut at 63 ends on "-": dropped
     assert len(registry.repository_id("b" * 70, "ghcr")) == 63
