@@ -1,6 +1,7 @@
 """What a stack deploys, as one reviewed document: every resource's inputs (secrets masked, as the
 offline plan prints them), the options `pulumi up` acts on (parent, provider, dependencies, ignored
-fields, replacement order, timeouts, protection) and the stack's outputs.
+fields, replacement order, timeouts, protection), the stack's outputs, and what `make plan` tells
+the user about it (the summary with pod fit and cold start, and the forecast).
 
 tests/golden/plan-<name>.json holds the document for each stack file and variant (DOCUMENTS); tests/test_golden_plans.py
 renders the stacks again and fails on any difference, naming the resource and the field. A one-token
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,27 @@ def document(name: str) -> dict:
         }
     outputs = {k: "[secret]" if k in ev.secret_outputs else _digest_long(redact(v, plaintexts, ev.computed))
                for k, v in ev.outputs.items()}
-    return {"resources": dict(sorted(resources.items())), "outputs": dict(sorted(outputs.items()))}
+    forecast, plan = _plan(ev, name, plaintexts)
+    return {"resources": dict(sorted(resources.items())), "outputs": dict(sorted(outputs.items())),
+            "forecast": forecast, "plan": plan}
+
+
+def _plan(ev, name: str, plaintexts: list[str]) -> tuple[dict, list[str]]:
+    """The forecast and the summary `make plan` prints for this evaluation (pod fit, cold start,
+    prices and forecast included), as planner/__main__.py composes them."""
+    from planner import fit, render, summary, validate
+    from planner.__main__ import _scrub, one_line
+
+    with tempfile.TemporaryDirectory() as out:
+        objects, _ = render.write(ev, Path(out), plaintexts)
+    problems = [p for obj in objects for p in validate.validate_object(obj)]
+    fits, misfits = fit.check(objects, [{"type": r.type, "inputs": r.plain} for r in ev.gcp_resources()])
+    warnings = [_scrub(one_line(w), plaintexts) for w in ev.warnings]
+    settings = ev.result["s"]
+    outlook = summary.forecast_report(settings)
+    text = summary.render(ev, settings, name, f"build/plan/{name}", problems + misfits, warnings, len(objects),
+                          outlook, fit.render(fits))
+    return outlook, _scrub(text, plaintexts).splitlines()
 
 
 def text(doc: dict) -> str:

@@ -1,5 +1,6 @@
-"""Every stack renders exactly the reviewed document in tests/golden/plan-<stack>.json: each
-resource's inputs and options and the stack's outputs (tests/snapshot.py says what is in it).
+"""Every stack renders exactly the reviewed document in tests/golden/plan-<name>.json: each
+resource's inputs and options, the stack's outputs, the plan's summary and the forecast
+(tests/snapshot.py says what is in it).
 
 Why: the literal tests pin the values we know matter and say why; this catches the rest. A one-token
 slip in any deployed value (a port, a label a selector matches, an ignored field, a parent that moves
