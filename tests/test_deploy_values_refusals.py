@@ -78,6 +78,30 @@ CASES = [
     ("dev", {"location": "mars-central1"},
      "config location='mars-central1': mars-central1 is not a Compute Engine region with GPUs (catalog/gpu-regions.csv); "
      "use a region such as us-central1 or a zone such as us-central1-a"),
+    # settings/serving.py: quantization, model id and tensor-parallel shards.
+    ("vllm", {"quantize": "eetq"},
+     "config quantize='eetq': vllm cannot run it; use one of: none, fp8, awq, gptq, compressed-tensors, or engine tgi"),
+    ("vllm", {"quantize": "gptq"},
+     "config quantize='gptq': casperhansen/mixtral-instruct-awq is a pre-quantized awq checkpoint; use quantize awq, or "
+     "leave quantize unset"),
+    ("dev", {"quantize": "awq"},
+     "config quantize='awq': awq needs a pre-quantized checkpoint and mistralai/Mixtral-8x7B-Instruct-v0.1 holds bf16 "
+     "weights; use a pre-quantized model (see catalog/models.csv) or a load-time quantization such as bitsandbytes-nf4"),
+    ("dev", {"model": "Not A Model"},
+     "config model='Not A Model': not a Hugging Face model id (owner/name); give a Hugging Face model id such as "
+     "mistralai/Mixtral-8x7B-Instruct-v0.1"),
+    ("dev", {"model": "acme/small", "modelRevision": "a" * 40, "modelParamsBillion": 0},
+     "config modelParamsBillion='0': not a positive number; give the size in billions, e.g. 7.2"),
+    # 28 heads (catalog/models.csv, the model's config.json) cannot be split over 8 GPUs.
+    ("dev", {"model": "Qwen/Qwen2.5-7B-Instruct", "machineType": "g2-standard-96"},
+     "config machineType='g2-standard-96': NUM_SHARD=8 (its GPUs) does not divide the 28 attention heads of "
+     "Qwen/Qwen2.5-7B-Instruct; use a machine whose GPU count divides 28, e.g. g2-standard-4, g2-standard-8, "
+     "g2-standard-12"),
+    # 8-bit fits 96 GB where bf16 does not: the load-time quantization offered is bitsandbytes.
+    ("dev", {"machineType": "g2-standard-48", "quantize": "none"},
+     "config machineType='g2-standard-48': mistralai/Mixtral-8x7B-Instruct-v0.1 with quantize=none needs about 107 GB of "
+     "GPU memory (weights 93 GB + runtime + KV cache for 4096 tokens), g2-standard-48 has 96 GB; use machineType "
+     "g2-standard-96 or quantize bitsandbytes or model casperhansen/mixtral-instruct-awq"),
 ]
 
 
@@ -96,3 +120,18 @@ def test_an_unknown_machine_lists_every_catalogued_one():
         "g2-standard-16, g2-standard-24, g2-standard-32, g2-standard-48, g2-standard-96, a2-highgpu-1g, a2-highgpu-2g, "
         "a2-highgpu-4g, a2-highgpu-8g, a2-ultragpu-1g, a2-ultragpu-2g, a2-ultragpu-4g, a2-ultragpu-8g, a3-highgpu-1g, "
         "a3-highgpu-2g, a3-highgpu-4g, a3-highgpu-8g, a3-megagpu-8g, a3-ultragpu-8g, n1-standard-4+t4, n1-standard-8+t4")
+
+
+SMALL = {"model": "acme/small", "modelRevision": "a" * 40}
+
+
+@pytest.mark.parametrize("stack, config, quantize, catalogued", [
+    ("dev", {}, "bitsandbytes-nf4", True),               # Mixtral bf16 does not fit 48 GB: TGI's NF4
+    ("vllm", {}, "awq", True),                           # a pre-quantized checkpoint keeps its method
+    ("dev", {**SMALL, "modelParamsBillion": 7}, "none", False),   # a known size that fits: bf16
+    ("dev", SMALL, "bitsandbytes-nf4", False),           # no size: the engine's choice for an unknown model
+    ("vllm", SMALL, "none", False),
+])
+def test_the_quantization_derived_when_unset(stack, config, quantize, catalogued):
+    s = evaluate(stack, **config).result["s"]
+    assert (s.quantize.name, s.model_in_catalog) == (quantize, catalogued)
