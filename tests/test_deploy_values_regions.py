@@ -120,3 +120,30 @@ def test_what_cannot_go_with_regions_is_refused_with_the_whole_reason(config, me
     with pytest.raises(settings.ConfigError) as error:
         evaluate("dev", **{"exposure": "public", "apiKey": API_KEY, **config})
     assert str(error.value) == message
+
+
+# --- components/platform/gateway.py --------------------------------------------------------------------
+
+from components.platform import gateway  # noqa: E402
+
+
+def test_backend_timeout_boundaries():
+    # A streamed answer of maxTotalTokens at 10 tokens/s (the slowest planned decode), rounded up,
+    # kept between 300 s and 3600 s; an unknown total (0) gets the ceiling.
+    assert [gateway.request_timeout_seconds(t) for t in (0, -1, 2999, 3000, 3001, 8001, 36000, 36001)] == [
+        3600, 3600, 300, 300, 301, 801, 3600, 3600]
+
+
+def test_proxy_only_subnets_are_consecutive_slash_23s():
+    # One /23 per region (the smallest GCP recommends for proxy-only subnets), never overlapping.
+    assert [gateway.proxy_subnet_cidr(i) for i in (0, 1, 2)] == ["172.30.0.0/23", "172.30.2.0/23", "172.30.4.0/23"]
+
+
+def test_gateway_url_is_the_first_address_or_what_to_run():
+    assert gateway.gateway_url({"addresses": [{"type": "IPAddress", "value": "34.1.2.3"}, {"value": "34.9.9.9"}]},
+                               "public", "kubectl ...") == "http://34.1.2.3"
+    pending = ("pending: the internal Gateway gets its address a few minutes after pulumi up "
+               "(pulumi refresh shows it, or: kubectl get gateway)")
+    for status in (None, {}, {"addresses": []}, {"addresses": [{"type": "IPAddress"}]}, "not-a-dict",
+                   {"addresses": ["34.1.2.3"]}):
+        assert gateway.gateway_url(status, "internal", "kubectl get gateway") == pending
