@@ -92,6 +92,8 @@ CASES = [
      "mistralai/Mixtral-8x7B-Instruct-v0.1"),
     ("dev", {"model": "acme/small", "modelRevision": "a" * 40, "modelParamsBillion": 0},
      "config modelParamsBillion='0': not a positive number; give the size in billions, e.g. 7.2"),
+    ("dev", {"model": "acme/small", "modelRevision": "a" * 40, "modelParamsBillion": "abc"},
+     "config modelParamsBillion='abc': not a positive number; give the size in billions, e.g. 7.2"),
     # 28 heads (catalog/models.csv, the model's config.json) cannot be split over 8 GPUs.
     ("dev", {"model": "Qwen/Qwen2.5-7B-Instruct", "machineType": "g2-standard-96"},
      "config machineType='g2-standard-96': NUM_SHARD=8 (its GPUs) does not divide the 28 attention heads of "
@@ -135,3 +137,12 @@ SMALL = {"model": "acme/small", "modelRevision": "a" * 40}
 def test_the_quantization_derived_when_unset(stack, config, quantize, catalogued):
     s = evaluate(stack, **config).result["s"]
     assert (s.quantize.name, s.model_in_catalog) == (quantize, catalogued)
+
+
+def test_a_model_outside_the_catalog_is_warned_about_unless_its_size_is_given():
+    # The size is what the fit check needs; any positive size counts, below one billion too.
+    assert evaluate("dev", **SMALL).warnings == [
+        "model 'acme/small' is not in the catalog, so its fit on the GPUs is not checked; set modelParamsBillion to its "
+        "size in billions of parameters to have it checked"]
+    tiny = evaluate("dev", **SMALL, modelParamsBillion=0.5)
+    assert tiny.warnings == [] and tiny.result["s"].model.params_billion == 0.5
