@@ -44,7 +44,9 @@ def _no_shared_evaluations_when_patching(request):
 
 
 def evaluate(stack: str = "dev", program=None, **config) -> harness.Evaluation:
-    if program is not None or os.environ.get(_AFRESH):
+    # mutmut's "stats" run records which tests call each function: every test must render for itself
+    # there, or a mutant would be tried only against the first test that rendered its stack.
+    if program is not None or os.environ.get(_AFRESH) or os.environ.get("MUTANT_UNDER_TEST") == "stats":
         return _evaluate(stack, program, **config)
     key = (os.getpid(), os.environ.get("MUTANT_UNDER_TEST"), stack, json.dumps(config, sort_keys=True, default=repr))
     if key not in _EVALUATIONS:
