@@ -94,6 +94,14 @@ CASES = [
      "config modelParamsBillion='0': not a positive number; give the size in billions, e.g. 7.2"),
     ("dev", {"model": "acme/small", "modelRevision": "a" * 40, "modelParamsBillion": "abc"},
      "config modelParamsBillion='abc': not a positive number; give the size in billions, e.g. 7.2"),
+    ("dev", {"location": "Iowa"},
+     "config location='Iowa': not a GCP region or zone; use a region such as us-central1 or a zone such as us-central1-a"),
+    # catalog/gpu-regions.csv: the L4's regions; a zone is checked by its region.
+    ("dev", {"location": "us-west2-a"},
+     "config location='us-west2-a': NVIDIA L4 (g2-standard-24) is not offered in us-west2; use one of: asia-east1, "
+     "asia-northeast1, asia-northeast3, asia-south1, asia-southeast1, europe-west1, europe-west2, europe-west3, "
+     "europe-west4, europe-west6, me-central2, northamerica-northeast1, northamerica-northeast2, us-central1, us-east1, "
+     "us-east4, us-west1, us-west4, or another machineType"),
     # 28 heads (catalog/models.csv, the model's config.json) cannot be split over 8 GPUs.
     ("dev", {"model": "Qwen/Qwen2.5-7B-Instruct", "machineType": "g2-standard-96"},
      "config machineType='g2-standard-96': NUM_SHARD=8 (its GPUs) does not divide the 28 attention heads of "
@@ -114,14 +122,23 @@ def test_refusal_is_this_whole_line(stack, config, message):
     assert str(error.value) == message
 
 
+GPU_MACHINES = ("g2-standard-4, g2-standard-8, g2-standard-12, g2-standard-16, g2-standard-24, g2-standard-32, "
+                "g2-standard-48, g2-standard-96, a2-highgpu-1g, a2-highgpu-2g, a2-highgpu-4g, a2-highgpu-8g, "
+                "a2-ultragpu-1g, a2-ultragpu-2g, a2-ultragpu-4g, a2-ultragpu-8g, a3-highgpu-1g, a3-highgpu-2g, "
+                "a3-highgpu-4g, a3-highgpu-8g, a3-megagpu-8g, a3-ultragpu-8g, n1-standard-4+t4, n1-standard-8+t4")
+
+
 def test_an_unknown_machine_lists_every_catalogued_one():
     with pytest.raises(settings.ConfigError) as error:
         evaluate("dev", machineType="n9-mega")
-    assert str(error.value) == (
-        "config machineType='n9-mega': unknown machine type; use one of: g2-standard-4, g2-standard-8, g2-standard-12, "
-        "g2-standard-16, g2-standard-24, g2-standard-32, g2-standard-48, g2-standard-96, a2-highgpu-1g, a2-highgpu-2g, "
-        "a2-highgpu-4g, a2-highgpu-8g, a2-ultragpu-1g, a2-ultragpu-2g, a2-ultragpu-4g, a2-ultragpu-8g, a3-highgpu-1g, "
-        "a3-highgpu-2g, a3-highgpu-4g, a3-highgpu-8g, a3-megagpu-8g, a3-ultragpu-8g, n1-standard-4+t4, n1-standard-8+t4")
+    assert str(error.value) == f"config machineType='n9-mega': unknown machine type; use one of: {GPU_MACHINES}"
+
+
+def test_a_machine_without_a_gpu_lists_the_gpu_machines():
+    # e2-standard-4 is in catalog/machines.csv for the system pool, with no GPU.
+    with pytest.raises(settings.ConfigError) as error:
+        evaluate("dev", machineType="e2-standard-4")
+    assert str(error.value) == f"config machineType='e2-standard-4': has no GPU; use a GPU machine type: {GPU_MACHINES}"
 
 
 SMALL = {"model": "acme/small", "modelRevision": "a" * 40}
