@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import re
 import shutil
 import stat
+import sys
 import time
 import types
 from pathlib import Path
@@ -31,6 +31,7 @@ from smoke.__main__ import Run, Target, find_target, main, snippet
 from smoke.client import RequestFailed, Result
 
 FAST = ["--requests", "4", "--concurrency", "2", "--wait", "10", "--timeout", "10"]
+SLEEP = shutil.which("sleep")  # found now: the fake tools run with their bin/ alone on PATH
 # The stand-in's reply to every route it fails (tests/fake_llm.py `_error`), as the body in a detail.
 FAKE_503 = 'HTTP 503: {"error": "fake error 503", "error_type": "fake"}'
 FAKE_422 = 'HTTP 422: {"error": "fake error 422", "error_type": "fake"}'
@@ -509,7 +510,8 @@ def test_streams_that_fail_are_results_with_a_kind_and_a_detail(llm):
     failed = talk(llm(stream_status=503), lambda h: client.stream_completion(h, "m", "p", 4, 10))
     assert (failed.ok, failed.error, failed.detail) == (False, "http_503", FAKE_503)
     garbled = talk(llm(malformed=True), lambda h: client.stream_completion(h, "m", "p", 4, 10))
-    assert (garbled.ok, garbled.error, garbled.detail) == (False, "malformed", "a streamed event is not JSON: 'not json'")
+    assert (garbled.ok, garbled.error, garbled.detail) == (False, "malformed",
+                                                           "a streamed event is not JSON: 'not json'")
     empty = talk(llm(empty=True), lambda h: client.stream_completion(h, "m", "p", 4, 10))
     assert (empty.ok, empty.error, empty.detail) == (False, "empty", "the stream carried no text")
 
@@ -887,3 +889,272 @@ def test_the_load_sends_the_model_max_tokens_and_the_usage_choice():
 def test_progress_has_no_wall_time_before_the_load_starts():
     assert load.Progress().wall_s() == 0.0
     assert (load.Progress().sent, load.Progress().results) == (0, [])
+
+
+# --- __main__: a --json report that cannot be written ----------------------------------------------------
+
+def test_a_report_that_cannot_be_written_turns_a_clean_run_into_exit_2(llm, run_main, tmp_path):
+    # A directory passes the option check (its parent exists) and fails only when written.
+    code, _, failures = run_main("--url", llm().url, *FAST, "--json", str(tmp_path))
+    assert (code, failures) == (2, [f"smoke: --json {tmp_path}: cannot write it (Is a directory)"])
+
+
+def test_a_report_that_cannot_be_written_keeps_an_earlier_failures_status_and_line(llm, run_main, tmp_path):
+    code, _, failures = run_main("--url", llm(empty=True).url, *FAST, "--json", str(tmp_path))
+    assert (code, failures) == (1, ["smoke: completions check failed: choices[0].text is empty (finish_reason "
+                                    "length); check the server's logs"])
+
+
+# --- client: replies the stand-in cannot give ---------------------------------------------------------------
+
+def scripted(*replies: httpx.Response):
+    """A client whose every request gets the next of `replies` (httpx's MockTransport)."""
+    queue = list(replies)
+    return httpx.AsyncClient(base_url="http://fake", transport=httpx.MockTransport(lambda request: queue.pop(0)))
+
+
+def reply_to(call, *replies: httpx.Response):
+    async def go():
+        async with scripted(*replies) as http:
+            return await call(http)
+    return asyncio.run(go())
+
+
+def sse(*events: str) -> httpx.Response:
+    return httpx.Response(200, content="".join(events).encode(), headers={"Content-Type": "text/event-stream"})
+
+
+def token(text: str, finish=None, **extra) -> str:
+    return "data: " + json.dumps({"choices": [{"text": text, "finish_reason": finish}], **extra}) + "\n\n"
+
+
+def test_a_stream_counts_text_chunks_and_mid_character_pieces_but_not_a_bare_finish():
+    result = reply_to(lambda h: client.stream_completion(h, "m", "p", 8, 10), sse(
+        ": keep-alive\n\n", "event: message\n",
+        token(""),  # part of a multi-byte character: a token
+        token("a", usage=None), token("b"),
+        token("", finish="length"),  # only the finish reason: not a token
+        "data: [DONE]\n\n", "data: after the end marker, never read\n\n"))
+    assert (result.ok, result.output_tokens, result.tokens_from) == (True, 3, "chunks")
+
+
+def test_a_stream_keeps_the_servers_usage_count_over_later_null_usage():
+    usage = "data: " + json.dumps({"choices": [], "usage": {"completion_tokens": 9}}) + "\n\n"
+    result = reply_to(lambda h: client.stream_completion(h, "m", "p", 8, 10), sse(
+        token("a", usage=None), usage, token("", finish="stop", usage=None), "data: [DONE]\n\n"))
+    assert (result.output_tokens, result.tokens_from) == (9, "usage")
+
+
+def test_a_usage_count_that_is_not_an_integer_is_ignored():
+    usage = "data: " + json.dumps({"choices": [], "usage": {"completion_tokens": "9"}}) + "\n\n"
+    result = reply_to(lambda h: client.stream_completion(h, "m", "p", 8, 10), sse(token("a"), usage,
+                                                                                  "data: [DONE]\n\n"))
+    assert (result.output_tokens, result.tokens_from) == (1, "chunks")
+
+
+def test_a_stream_read_all_at_once_is_bursty_and_has_no_per_request_rate():
+    result = reply_to(lambda h: client.stream_completion(h, "m", "p", 8, 10),
+                      sse(token("a"), token("b"), token("c"), "data: [DONE]\n\n"))
+    assert (result.ok, result.bursty, result.tokens_per_s) == (True, True, None)
+
+
+def test_a_reply_without_server_sent_events_is_malformed():
+    result = reply_to(lambda h: client.stream_completion(h, "m", "p", 8, 10),
+                      httpx.Response(200, json={"choices": [{"text": "hi"}]}))
+    assert (result.ok, result.error, result.detail) == (
+        False, "malformed", "no server-sent events in the reply (is stream=true ignored?)")
+
+
+def test_a_stream_with_an_error_event_is_a_stream_error_result():
+    result = reply_to(lambda h: client.stream_completion(h, "m", "p", 8, 10),
+                      sse(token("a"), 'data: {"error": "engine died"}\n\n'))
+    assert (result.ok, result.error, result.detail) == (False, "stream_error",
+                                                        "the server stopped the stream: engine died")
+
+
+@pytest.mark.parametrize("reply, detail", [
+    (httpx.Response(200, json=[1]), "the reply is not a JSON object"),
+    (httpx.Response(200, json={"choices": []}), "the reply has no choices"),
+    (httpx.Response(200, json={"choices": "x"}), "the reply has no choices"),
+    (httpx.Response(200, json={"choices": [7]}), "the reply has no choices"),
+    (httpx.Response(200, json={"choices": [{"text": None}]}), "choices[0].text is missing"),
+    (httpx.Response(200, text="x" * 100), f"the reply is not JSON: {'x' * 80!r}"),
+])
+def test_a_completion_reply_of_the_wrong_shape_is_malformed(reply, detail):
+    with pytest.raises(RequestFailed) as e:
+        reply_to(lambda h: client.check_completion(h, "m", "p", 4, 10), reply)
+    assert (e.value.kind, e.value.detail) == ("malformed", detail)
+
+
+def test_a_blank_completion_is_empty_with_its_finish_reason():
+    with pytest.raises(RequestFailed) as e:
+        reply_to(lambda h: client.check_completion(h, "m", "p", 4, 10),
+                 httpx.Response(200, json={"choices": [{"text": " \n", "finish_reason": "stop"}]}))
+    assert (e.value.kind, e.value.detail) == ("empty", "choices[0].text is empty (finish_reason stop)")
+
+
+def test_a_chat_reply_without_content_is_malformed():
+    with pytest.raises(RequestFailed) as e:
+        reply_to(lambda h: client.check_chat(h, "m", 4, 10), httpx.Response(200, json={"choices": [{"message": "x"}]}))
+    assert (e.value.kind, e.value.detail) == ("malformed", "choices[0].message.content is missing")
+
+
+def test_answers_carry_the_servers_usage_count_when_it_is_an_integer():
+    ok = {"choices": [{"text": "hi", "message": {"content": "hi"}}]}
+    assert reply_to(lambda h: client.check_completion(h, "m", "p", 4, 10),
+                    httpx.Response(200, json={**ok, "usage": {"completion_tokens": 2}})).output_tokens == 2
+    assert reply_to(lambda h: client.check_chat(h, "m", 4, 10),
+                    httpx.Response(200, json={**ok, "usage": {"completion_tokens": "2"}})).output_tokens is None
+    assert reply_to(lambda h: client.check_chat(h, "m", 4, 10), httpx.Response(200, json=ok)).output_tokens is None
+
+
+@pytest.mark.parametrize("reply", [
+    httpx.Response(200, json={"data": []}),
+    httpx.Response(200, json={"data": [{"id": ""}]}),
+    httpx.Response(200, json={"data": [{"id": 5}]}),
+    httpx.Response(200, json={"data": [{"name": "m"}]}),
+    httpx.Response(200, json={"data": "m"}),
+    httpx.Response(200, text="<html>"),
+], ids=["no-model", "empty-id", "number-id", "no-id", "no-list", "not-json"])
+def test_a_model_listing_without_an_id_says_so(reply):
+    assert reply_to(client.served_model, reply) == client.Listing(None, "no model id in the reply")
+
+
+def test_a_model_listing_ignores_a_context_length_that_is_not_an_integer():
+    reply = httpx.Response(200, json={"data": [{"id": "m", "max_model_len": "4096"}]})
+    assert reply_to(client.served_model, reply) == client.Listing("m", None, None)
+
+
+def test_a_stream_refused_with_and_without_stream_options_reports_the_first_refusal(llm):
+    server = llm(stream_status=422)
+    check = talk(server, lambda h: client.check_stream(h, "m", "p", 4, 10))
+    assert (check.result.error, check.result.detail, check.usage, check.refused) == ("http_422", FAKE_422, True, None)
+    assert ["stream_options" in b for b in server.seen.bodies] == [True, False]
+
+
+def test_a_400_is_also_taken_as_a_stream_options_refusal_when_the_retry_works():
+    refused = httpx.Response(400, text="unknown field stream_options")
+    check = reply_to(lambda h: client.check_stream(h, "m", "p", 4, 10), refused,
+                     sse(token("a"), "data: [DONE]\n\n"))
+    assert (check.result.ok, check.usage, check.refused) == (True, False, "HTTP 400: unknown field stream_options")
+
+
+def test_no_api_key_means_no_authorization_header(llm):
+    server = llm()
+    talk(server, lambda h: client.check_completion(h, "m", "p", 1, 10))
+    assert server.seen.auth == [None]
+
+
+# --- discovery: what pulumi and kubectl failures say -------------------------------------------------------
+
+def test_a_failing_pulumi_that_said_nothing_is_quoted_as_no_message(tools):
+    fake_tool(tools, "pulumi", "exit 1\n")
+    with pytest.raises(smoke.SmokeError) as e:
+        discovery.stack_outputs("prod")
+    assert e.value.message == ("`pulumi stack output --stack prod` failed: no message; check the stack name (--stack) "
+                               "and `pulumi login`, or pass --url")
+
+
+def test_a_pulumi_that_hangs_is_cut_at_its_timeout(tools, monkeypatch):
+    monkeypatch.setattr(discovery, "PULUMI_TIMEOUT_S", 0.3)
+    fake_tool(tools, "pulumi", f"exec {SLEEP} 10\n")
+    with pytest.raises(smoke.SmokeError) as e:
+        discovery.stack_outputs("dev")
+    assert (e.value.code, e.value.message) == (2, "`pulumi stack output --stack dev` took over 0.3 s; check `pulumi "
+                                                  "whoami` and the state backend, or pass --url")
+
+
+def test_pulumis_60_second_and_kubectls_20_second_limits():
+    # A remote state backend can be slow; kubectl resolves the Service to a pod before listening.
+    assert (discovery.PULUMI_TIMEOUT_S, discovery.FORWARD_START_S) == (60, 20)
+
+
+def test_a_port_forward_failure_without_a_cluster_name_gives_the_generic_command(tools):
+    fake_tool(tools, "kubectl", "echo 'error: forbidden' >&2\nexit 1\n")
+    forward = discovery.PortForward("svc", "ns", 80)
+    try:
+        with pytest.raises(smoke.SmokeError) as e:
+            forward.ensure()
+    finally:
+        forward.close()
+    assert e.value.message == ("kubectl port-forward service/svc failed: error: forbidden; check kubectl's context "
+                               "(gcloud container clusters get-credentials ..., as in the queryCommand) or pass --url")
+
+
+def test_a_port_forward_to_a_pod_not_running_is_not_yet(tools):
+    fake_tool(tools, "kubectl", "echo 'error: pod llm-0 is not running' >&2\nexit 1\n")
+    forward = discovery.PortForward("svc", "ns", 80)
+    try:
+        with pytest.raises(discovery.NotYet) as e:
+            forward.ensure()
+    finally:
+        forward.close()
+    assert str(e.value) == "port-forward: error: pod llm-0 is not running"
+
+
+def test_a_port_forward_that_never_opens_its_port_is_stopped_and_says_so(tools, monkeypatch):
+    monkeypatch.setattr(discovery, "FORWARD_START_S", 0.3)
+    fake_tool(tools, "kubectl", f"exec {SLEEP} 10\n")
+    forward = discovery.PortForward("svc", "ns", 80)
+    try:
+        with pytest.raises(smoke.SmokeError) as e:
+            forward.ensure()
+        assert forward._proc is None  # stopped, not left running
+    finally:
+        forward.close()
+    assert (e.value.code, e.value.message) == (2, f"kubectl port-forward service/svc did not open port "
+                                                  f"{forward.local_port} in 0.3 s; check `kubectl -n ns get pods`")
+
+
+LISTEN_ONCE = """#!{python}
+import os, socket, sys, time
+calls = {calls!r}
+n = len(open(calls).read()) if os.path.exists(calls) else 0
+open(calls, "a").write("x")
+if n:  # the pod went away after the first forward
+    print("error: lost connection to pod", file=sys.stderr)
+    sys.exit(1)
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[-1].split(":")[0])))
+s.listen()
+time.sleep(30)
+"""
+
+
+def test_a_port_forward_that_was_up_and_ends_is_not_yet_and_is_started_again(tools, tmp_path):
+    # kubectl ends a forward when a connection to the pod fails (the model still loading): the
+    # readiness wait must go on, and call ensure() again, not stop with a usage error.
+    calls = tmp_path / "calls"
+    (tools / "kubectl").write_text(LISTEN_ONCE.format(python=sys.executable, calls=str(calls)))
+    (tools / "kubectl").chmod(0o755)
+    forward = discovery.PortForward("svc", "ns", 80)
+    try:
+        forward.ensure()
+        first = forward._proc
+        forward.ensure()  # still running: not started twice
+        assert forward._proc is first and calls.read_text() == "x"
+        first.terminate()
+        first.wait(timeout=5)
+        with pytest.raises(discovery.NotYet) as e:
+            forward.ensure()
+        assert str(e.value) == "port-forward: error: lost connection to pod"
+    finally:
+        forward.close()
+    assert first.poll() is not None
+
+
+def test_the_port_forward_uses_the_stacks_cluster_context(tools, tmp_path, monkeypatch):
+    from planner import stack_config
+    shutil.copy(Path(__file__).resolve().parents[1] / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        "config:\n  gcp:project: acme\n  gke-llm-serving:location: europe-west4\n")
+    original = stack_config.resolve
+    monkeypatch.setattr(stack_config, "resolve", lambda stack, **kw: original(stack, root=tmp_path))
+    fake_tool(tools, "pulumi", "echo '{\"endpoint\": \"http://llm.llm.svc.cluster.local:8080\", "
+              "\"clusterName\": \"llm-serving-dev\"}'\n")
+    target = find_target(options.parse([]))
+    try:
+        assert target.forward.context == "gke_acme_europe-west4_llm-serving-dev"
+        assert target.namespace == "llm" and target.engine is None
+    finally:
+        target.forward.close()
