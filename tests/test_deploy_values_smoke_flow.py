@@ -769,7 +769,9 @@ def test_a_port_forward_without_kubectl_says_install_it_or_pass_url(tools):
 
 
 def test_a_port_forward_that_kubectl_refuses_is_a_usage_error_naming_the_cluster(tools):
-    fake_tool(tools, "kubectl", "echo 'error: services \"svc\" not found' >&2\nexit 1\n")
+    # kubectl's last line is its error; a warning may come first (quoting the first line hides the error).
+    fake_tool(tools, "kubectl", "echo 'W1130 12:00:00 deprecated flag' >&2\n"
+              "echo 'error: services \"svc\" not found' >&2\nexit 1\n")
     forward = discovery.PortForward("svc", "ns", 80, "llm-serving-dev")
     try:
         with pytest.raises(smoke.SmokeError) as e:
@@ -1158,3 +1160,24 @@ def test_the_port_forward_uses_the_stacks_cluster_context(tools, tmp_path, monke
         assert target.namespace == "llm" and target.engine is None
     finally:
         target.forward.close()
+
+
+def test_time_to_first_token_waits_for_the_first_text_not_the_first_event():
+    # An empty piece (role header, half a character) is no text a user sees yet.
+    async def body():
+        yield token("").encode()
+        await asyncio.sleep(0.1)
+        yield (token("a") + token("b") + "data: [DONE]\n\n").encode()
+    result = reply_to(lambda h: client.stream_completion(h, "m", "p", 8, 10),
+                      httpx.Response(200, content=body(), headers={"Content-Type": "text/event-stream"}))
+    assert result.ok and 0.1 <= result.ttft_s <= result.latency_s
+
+
+def test_the_model_line_says_where_the_name_came_from_when_the_listing_does_not_give_it(llm, run_main):
+    # TGI in bucket mode lists its MODEL_ID, the mount path; a server without /v1/models lists nothing.
+    stack_model = "mistralai/Mixtral-8x7B-Instruct-v0.1"  # the dev stack's model: Pulumi.yaml's default
+    code, out, _ = run_main("--url", llm(listed_id="/models").url, *FAST)
+    assert (code, out[2]) == (0, f"  model        {stack_model} (from stack dev config; /v1/models lists the path "
+                                 "/models)")
+    code, out, _ = run_main("--url", llm(models=False).url, *FAST)
+    assert (code, out[2]) == (0, f"  model        {stack_model} (from stack dev config; /v1/models: HTTP 404)")
