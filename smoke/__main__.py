@@ -139,7 +139,9 @@ class Run:
             source = ("--model" if o.model else "/v1/models" if served
                       else f"stack {o.stack} config; /v1/models lists the path {listing.model}" if path_listed
                       else f"stack {o.stack} config; /v1/models: {listing.problem if listing else 'not asked'}")
-            out.print(f"  model        {self.model} (from {source})")
+            # One line in a CI log whatever the width: a long model id or /v1/models problem would
+            # otherwise be wrapped at PLAIN_WIDTH, splitting what a job greps for.
+            out.print(f"  model        {self.model} (from {source})", soft_wrap=True)
 
             try:
                 answer = await client.check_completion(http, self.model, o.prompts[0], o.max_tokens, o.timeout_s)
@@ -162,7 +164,8 @@ class Run:
             if stream.refused is not None:
                 counted = f"from the chunks (stream_options refused: {stream.refused})"
             self.checks["stream"] = "ok" if stream.refused is None else "ok without stream_options"
-            out.print(f"  stream       ok in {stream.result.latency_s:.2f} s, tokens counted {counted}")
+            # The refusal quotes the server's reply (up to 200 characters): one line, as above.
+            out.print(f"  stream       ok in {stream.result.latency_s:.2f} s, tokens counted {counted}", soft_wrap=True)
 
             self._enter("load")
             with report.Activity(self.err, "load", total=o.requests) as activity:
