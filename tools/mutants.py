@@ -103,7 +103,7 @@ TESTS = {
     "catalog/loading.py": ["test_catalog.py", "test_image_streaming.py", "test_model_store.py"],
     "catalog/forecast.py": ["test_forecast.py", "test_regions.py"],
     # smoke/: end to end against a fake OpenAI-compatible server (tests/fake_llm.py), and its values.
-    **{f"smoke/{m}.py": ["test_smoke.py", "test_deploy_values_smoke.py"] for m in ("__init__", "__main__", "client", "cost", "discovery", "load",
+    **{f"smoke/{m}.py": ["test_smoke.py", "test_deploy_values_smoke.py", "test_deploy_values_smoke_flow.py"] for m in ("__init__", "__main__", "client", "cost", "discovery", "load",
                                                     "options", "report")},
 }
 
