@@ -100,7 +100,7 @@ TESTS = {
     "settings/forecast.py": ["test_forecast.py"],
     "catalog/__init__.py": ["test_catalog.py", "test_settings.py", "test_node_fit.py", "test_vllm.py",
                             "test_deploy_values_nodes.py"],
-    "catalog/loading.py": ["test_catalog.py", "test_image_streaming.py", "test_model_store.py"],
+    "catalog/loading.py": ["test_deploy_values_loading.py", "test_catalog.py", "test_image_streaming.py", "test_model_store.py"],
     "catalog/forecast.py": ["test_forecast.py", "test_regions.py"],
     # smoke/: end to end against a fake OpenAI-compatible server (tests/fake_llm.py), and its values.
     **{f"smoke/{m}.py": ["test_smoke.py", "test_deploy_values_smoke.py", "test_deploy_values_smoke_flow.py"] for m in ("__init__", "__main__", "client", "cost", "discovery", "load",

@@ -1,0 +1,37 @@
+"""Values of catalog/loading.py a deploy depends on, pinned as literals: the ephemeral storage the
+server pod asks for, the GPU boot disk that must hold it, the Run:ai streamer's buffers. Each was a
+surviving mutant of `make mutants MODULE=catalog/loading.py` (tests/MUTANTS.md)."""
+
+import catalog
+from catalog import loading
+from catalog.loading import FileCache
+
+DISK_92 = FileCache("disk", 92, "too big for RAM")
+NONE = FileCache("none", 0, "hub")
+MEMORY = FileCache("memory", 40, "fits in RAM")
+
+
+def test_server_ephemeral_requests_by_weight_source_and_cache():
+    # Bucket mode: a 10 GiB work dir for the server, and the sidecar's file cache plus the webhook's
+    # 5 GiB default buffer when the cache is on disk; nothing from the Hub, nothing for a RAM cache.
+    assert loading.server_ephemeral_gib(DISK_92, "bucket") == {"container": 10, "sidecar": 97}
+    assert loading.server_ephemeral_gib(MEMORY, "bucket") == {"container": 10, "sidecar": 0}
+    assert loading.server_ephemeral_gib(NONE, "hub") == {"container": 0, "sidecar": 0}
+
+
+def test_gpu_boot_disk_grows_by_50_gb_at_the_exact_need():
+    # 10 GiB work dir + cache + 5 GiB sidecar buffer + TGI's image unpacked (20 GB = 18.63 GiB) must fit
+    # what a 200 GB disk leaves (97.42 GiB after GKE's reservation): a 63 GiB cache does, 64 does not.
+    assert loading.gpu_boot_disk_gb(FileCache("disk", 63, "x"), "bucket", "tgi") == 200
+    assert loading.gpu_boot_disk_gb(FileCache("disk", 64, "x"), "bucket", "tgi") == 250
+    # vLLM's image is 28.6 GB unpacked (26.64 GiB): 8 GiB less room for the cache.
+    assert loading.gpu_boot_disk_gb(FileCache("disk", 55, "x"), "bucket", "vllm") == 200
+    assert loading.gpu_boot_disk_gb(FileCache("disk", 56, "x"), "bucket", "vllm") == 250
+    assert loading.gpu_boot_disk_gb(DISK_92, "bucket", "tgi") == 300  # bf16 Mixtral's cache (dev plan)
+
+
+def test_streamer_buffers_are_4_gib_per_gpu_worker():
+    # One Run:ai streamer buffer per tensor-parallel worker, counted in the pod's memory.
+    assert loading.streamer_memory_gib(catalog.machines()["g2-standard-24"]) == 8
+    assert loading.streamer_memory_gib(catalog.machines()["g2-standard-96"]) == 32
+    assert loading.streamer_memory_gib(catalog.machines()["g2-standard-8"]) == 4
