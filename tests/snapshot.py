@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 # Each stack file as it is, and variants that take the branches the stack files do not: weights from
 # the Hub, an internal or a public load balancer with an API key, vLLM through the FUSE mount, an
-# existing bucket, a multi-region internal Gateway. name -> (stack file, config set on top, as `pulumi config set` would).
+# existing bucket, a multi-region internal Gateway, every pass-through key changed. name -> (stack file, config set on top, as `pulumi config set` would).
 API_KEY = "golden-api-key-0123456789abcdef"
 DOCUMENTS = {
     "dev": ("dev", {}), "prod": ("prod", {}), "vllm": ("vllm", {}), "global": ("global", {}),
@@ -35,6 +35,15 @@ DOCUMENTS = {
     "vllm-hub": ("vllm", {"weightSource": "hub"}),
     "prod-existing-bucket": ("prod", {"modelBucket": "my-team-models"}),
     "global-internal": ("global", {"exposure": "internal"}),
+    # Every pass-through key set away from its default: a key a component drops shows here.
+    "dev-tuned": ("dev", {
+        "systemMachineType": "n2-standard-8", "network": "llm-vpc", "location": "us-east4", "clusterName": "team-llm",
+        "namespace": "serving", "computeClassName": "team-gpus", "capacity": ["spot", "on-demand"],
+        "flexStartMaxRunDurationSeconds": 86400, "flexStartLeadTimeSeconds": 3600, "activeMigration": True,
+        "alertEmail": "oncall@example.com", "startupTimeoutMinutes": 30, "maxTotalTokens": 16384,
+        "maxInputTokens": 8192, "replicas": 2, "deletionProtection": True, "privateNodes": True,
+        "authorizedNetworks": ["198.18.0.0/24"], "priceSpot": "0.75", "priceFlexStart": "0.9", "hfHome": "/cache",
+        "gpuQuota": 8, "image": "ghcr.io/huggingface/text-generation-inference:3.3.6"}),
 }
 STACKS = tuple(DOCUMENTS)
 # Longer strings (the loader's program and requirements in its ConfigMap) are kept as their digest and
