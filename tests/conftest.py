@@ -64,6 +64,15 @@ def _evaluate(stack: str, program, **config) -> harness.Evaluation:
     return harness.run(resolved, program)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under a mutant (make mutants), the whole-stack golden documents first, then the literal pins:
+    most mutants fail there at once instead of after the slower end-to-end tests. Normal runs and
+    mutmut's stats and clean runs keep pytest's order."""
+    if os.environ.get("MUTANT_UNDER_TEST", "") in ("", "stats", "fail", "list_all_tests", "mutant_generation"):
+        return
+    items.sort(key=lambda item: 0 if "test_golden_plans" in item.nodeid else 1 if "test_deploy_values" in item.nodeid else 2)
+
+
 @pytest.fixture
 def deploy():
     return evaluate
