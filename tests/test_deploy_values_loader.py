@@ -213,6 +213,12 @@ def test_expected_files_refuses_a_revision_without_safetensors_permanently():
     assert e.value.code == 2
 
 
+def test_expected_files_takes_only_a_dot_safetensors_suffix_as_weights():
+    with pytest.raises(loader.LoaderError) as e:
+        loader.expected_files({"model_safetensors": 5, "config.json": 2}, ["*"], 100, MODEL)
+    assert e.value.code == 2 and "has no *.safetensors weights" in str(e.value)
+
+
 def test_expected_files_refuses_a_file_one_byte_over_the_cap_with_the_whole_line():
     cap = 10 * GIB  # model_store.py: LOADER_FILE_CAP_GIB = 10, MAX_FILE_BYTES = 10 * 2**30
     with pytest.raises(loader.LoaderError) as e:
@@ -267,14 +273,20 @@ def test_problems_counts_a_directory_in_place_of_a_file_as_missing(tmp_path):
 
 
 def test_problems_names_each_shard_the_index_lists_and_the_download_lacks(tmp_path):
+    # Six missing shards: a set's order would be sorted by chance once in 720 runs.
     index = {"weight_map": {"w1": "s2.safetensors", "w2": "s1.safetensors", "w3": "s2.safetensors",
-                            "w4": "s0.safetensors"}}
+                            "w4": "s0.safetensors", "w5": "s6.safetensors", "w6": "s4.safetensors",
+                            "w7": "s5.safetensors", "w8": "s3.safetensors"}}
     write(tmp_path, "model.safetensors.index.json", json.dumps(index).encode())
     write(tmp_path, "s0.safetensors", b"")
     size = (tmp_path / "model.safetensors.index.json").stat().st_size
     assert loader.problems(tmp_path, {"model.safetensors.index.json": size, "s0.safetensors": 0}) == [
         "model.safetensors.index.json names s1.safetensors, which the download did not include",
         "model.safetensors.index.json names s2.safetensors, which the download did not include",
+        "model.safetensors.index.json names s3.safetensors, which the download did not include",
+        "model.safetensors.index.json names s4.safetensors, which the download did not include",
+        "model.safetensors.index.json names s5.safetensors, which the download did not include",
+        "model.safetensors.index.json names s6.safetensors, which the download did not include",
     ]
 
 
@@ -412,10 +424,11 @@ def test_the_token_is_fetched_once_for_many_requests():
     assert [c[1] for c in http.calls].count(loader.TOKEN_URL) == 1
 
 
-def test_a_metadata_server_without_a_token_is_a_retryable_line():
+@pytest.mark.parametrize("status", [302, 404])
+def test_a_metadata_server_without_a_token_is_a_retryable_line(status):
     with pytest.raises(loader.LoaderError) as e:
-        loader.Bucket("bkt", Script((404, b"")))._call("GET", "u")
-    assert str(e.value) == ("the GKE metadata server gave no token (HTTP 404); the loader's node pool needs the "
+        loader.Bucket("bkt", Script((status, b"")))._call("GET", "u")
+    assert str(e.value) == (f"the GKE metadata server gave no token (HTTP {status}); the loader's node pool needs the "
                             "GKE metadata server (Workload Identity Federation for GKE)")
     assert e.value.code == 1
 
@@ -442,6 +455,12 @@ def test_write_posts_a_media_upload_with_the_generation_precondition():
     assert loader.Bucket("bkt", http).write("a/b.lock", b'{"x": 1}', 0) == 1717
     assert http.calls[1] == ("POST", "https://storage.googleapis.com/upload/storage/v1/b/bkt/o?uploadType=media"
                              "&name=a%2Fb.lock&ifGenerationMatch=0", JSON_AUTH, b'{"x": 1}')
+
+
+def test_write_of_an_empty_body_still_declares_json():
+    http = Script(TOKEN_REPLY, (200, b'{"generation": "9"}'))
+    loader.Bucket("bkt", http).write("l", b"", 0)
+    assert http.calls[1][2] == JSON_AUTH and http.calls[1][3] == b""
 
 
 def test_write_passes_a_nonzero_generation_through():
@@ -499,6 +518,39 @@ def test_a_403_is_refused_at_once_without_a_new_token():
 def test_parse_time_reads_the_zulu_timestamps_cloud_storage_returns():
     assert loader._parse_time("2027-01-15T08:00:00.000Z") == 1_800_000_000.0
     assert loader._parse_time("2027-01-15T08:05:00.500Z") == 1_800_000_300.5
+
+
+class Response:
+    status = 200
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def read(self):
+        return b"body"
+
+
+@pytest.mark.parametrize("method, body", [("POST", b"{}"), ("DELETE", None)])
+def test_urllib_http_sends_the_request_with_a_60_second_timeout(monkeypatch, method, body):
+    # DELETE without a body: urllib would send GET unless told the method.
+    sent = []
+    monkeypatch.setattr(loader.urllib.request, "urlopen", lambda request, timeout: sent.append((request, timeout)) or Response())
+    assert loader.urllib_http(method, "https://h/x?a=1", {"X-A": "b"}, body) == (200, b"body")
+    request, timeout = sent[0]
+    assert (request.get_method(), request.full_url, request.headers, request.data, timeout) == (
+        method, "https://h/x?a=1", {"X-a": "b"}, body, 60)
+
+
+def test_urllib_http_returns_an_error_status_with_its_body(monkeypatch):
+    import io
+
+    def refuse(request, timeout):
+        raise urllib.error.HTTPError(request.full_url, 412, "Precondition Failed", {}, io.BytesIO(b"{\"e\": 1}"))
+    monkeypatch.setattr(loader.urllib.request, "urlopen", refuse)
+    assert loader.urllib_http("GET", "https://h/x", {}, None) == (412, b'{"e": 1}')
 
 
 # --- Lock -----------------------------------------------------------------------------------------
@@ -668,6 +720,17 @@ def test_a_failed_renewal_is_printed_and_retried_next_round(capsys):
                                        "gs://bkt/p.lock; the Job retries\n")
 
 
+def test_a_renewal_failing_on_the_network_is_retried_too(capsys):
+    class Unreachable(Renewing):
+        def renew(self):
+            self.calls += 1
+            if self.calls == 1:
+                raise urllib.error.URLError("timed out")
+    stop, held = Stop(rounds=2), Unreachable()
+    loader._renew_until(held, stop, 60)
+    assert held.calls == 2 and capsys.readouterr().out == "lock renewal failed: <urlopen error timed out>\n"
+
+
 def test_the_heartbeat_stops_once_the_lock_is_lost():
     stop, held = Stop(rounds=5), Renewing(lose_on=2)
     loader._renew_until(held, stop, 60)
@@ -781,6 +844,7 @@ def test_a_revision_that_is_not_a_full_lowercase_commit_downloads_what_it_resolv
     assert run(world, Hub(FILES, world.log)) == 0
     assert world.log[1] == ("model_info", MODEL, revision, True)
     assert world.log[4][1]["revision"] == SHA
+    assert (world.target / ".complete").read_text() == f"{MODEL}@{SHA}\n"  # the commit, not the branch
 
 
 def test_a_refused_file_list_takes_no_lock(world):
@@ -892,6 +956,14 @@ def test_main_explains_any_other_exception(world, capsys):
     assert loader.main(world.env, Gated(FILES, world.log), world.bucket) == 2
     assert (world.tmp / "termination-log").read_text() == GATED.format(403) + "\n"
     assert capsys.readouterr().err == f"model loader failed: {GATED.format(403)}\n"
+
+
+def test_main_explains_an_exception_that_is_not_an_oserror(world, capsys):
+    class Broken(Hub):
+        def model_info(self, *a, **kw):
+            raise KeyError("siblings")
+    assert loader.main(world.env, Broken(FILES, world.log), world.bucket) == 1
+    assert capsys.readouterr().err == "model loader failed: unexpected KeyError: 'siblings'; the Job retries\n"
 
 
 def test_main_returns_0_after_a_whole_copy_and_writes_no_termination_line(world):
