@@ -141,7 +141,8 @@ def run(world, hub, sleep=None):
 
 
 def test_exit_codes_are_1_for_retry_and_2_for_a_refusal():
-    # The Job's podFailurePolicy (model_store.py) fails the Job at once on exit code 2.
+    # The Job's podFailurePolicy (model_store.py: onExitCodes In [2], action FailJob) fails the Job at
+    # once on 2; any other non-zero code is retried within the backoff limit.
     assert (loader.EXIT_RETRY, loader.EXIT_PERMANENT) == (1, 2)
 
 
@@ -153,6 +154,8 @@ def test_a_loader_error_defaults_to_the_retry_code():
 # --- wanted ---------------------------------------------------------------------------------------
 
 
+# huggingface_hub src/huggingface_hub/utils/_paths.py `filter_repo_objects`: a path is kept when
+# `any(fnmatch(path, r) for r in allow_patterns)`; the loader must choose the same files to check.
 def test_wanted_keeps_files_matching_any_pattern_with_their_sizes():
     files = {"model-00001.safetensors": 5, "config.json": 2, "consolidated.pt": 9, "tokenizer.model": None}
     assert loader.wanted(files, ["model*.safetensors", "*.json"]) == {"model-00001.safetensors": 5, "config.json": 2}
@@ -405,7 +408,10 @@ def test_explain_is_matched_on_any_base_class_name():
     assert loader.explain(Sub(403), MODEL, SHA) == (GATED.format(403), 2)
 
 
-# --- Bucket: the requests -------------------------------------------------------------------------
+# --- Bucket: the requests ---
+# Cloud Storage request preconditions (https://cloud.google.com/storage/docs/request-preconditions):
+# the JSON API's `ifGenerationMatch` query parameter lets a write or delete proceed only on that
+# generation, `0` only when no live object exists; a failed precondition answers 412.----------------------------------------------------------------------
 
 
 def test_the_first_request_fetches_the_pod_token_from_the_metadata_server():
