@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import json
 import sys
+import time
 import types
 import urllib.error
 from datetime import datetime, timezone
@@ -61,6 +62,7 @@ class Store:
         self.clock, self.log = clock, log
         self.objects: dict[str, tuple[int, float, bytes]] = {}
         self.generation = 100
+        self.bodies = []  # each write's body, in order
 
     def put(self, name, body=b"{}", age=0.0):
         self.generation += 1
@@ -75,6 +77,7 @@ class Store:
         if method == "POST":
             name, want = query["name"], int(query["ifGenerationMatch"])
             self.log.append(("write", name, want))
+            self.bodies.append(json.loads(body))
             current = self.objects.get(name, (0,))[0]
             if current != want:
                 return 412, b"{}"
@@ -504,6 +507,12 @@ def test_an_expired_token_is_refetched_and_the_request_repeated_once():
         ("GET", None), ("GET", "Bearer ya29.tok"), ("GET", None), ("GET", "Bearer ya29.new")]
 
 
+def test_a_write_repeated_after_a_401_sends_its_body_again():
+    http = Script(TOKEN_REPLY, (401, b""), TOKEN_REPLY, (200, b'{"generation": "5"}'))
+    assert loader.Bucket("bkt", http).write("l", b'{"holder": "me"}', 0) == 5
+    assert http.calls[3][3] == b'{"holder": "me"}' and http.calls[3][2]["Content-Type"] == "application/json"
+
+
 def test_a_second_401_is_a_permanent_refusal_naming_the_role():
     http = Script(TOKEN_REPLY, (401, b""), TOKEN_REPLY, (401, b""))
     with pytest.raises(loader.LoaderError) as e:
@@ -521,7 +530,15 @@ def test_a_403_is_refused_at_once_without_a_new_token():
     assert e.value.code == 2 and len(http.calls) == 2
 
 
-def test_parse_time_reads_the_zulu_timestamps_cloud_storage_returns():
+def test_parse_time_reads_the_zulu_timestamps_cloud_storage_returns(monkeypatch):
+    # UTC whatever the local zone: a stale-lock age must not shift by the node's offset.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert loader._parse_time("2027-01-15T08:00:00.000Z") == 1_800_000_000.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert loader._parse_time("2027-01-15T08:00:00.000Z") == 1_800_000_000.0
     assert loader._parse_time("2027-01-15T08:05:00.500Z") == 1_800_000_300.5
 
@@ -795,6 +812,7 @@ def test_a_run_checks_locks_downloads_verifies_renews_marks_then_releases(world,
     ]
     assert (world.target / ".complete").read_text() == f"{MODEL}@{SHA}\n"
     assert not (world.target / "consolidated.pt").exists()
+    assert world.store.bodies == [{"holder": "loader-xyz", "renewed": NOW}] * 2  # the pod's HOSTNAME
     assert capsys.readouterr().out == "copied and checked 2 files, 0.0 GB, in 0 s\n"
 
 
