@@ -818,13 +818,12 @@ def test_a_run_checks_locks_downloads_verifies_renews_marks_then_releases(world,
 
 def test_the_marker_is_written_before_the_lock_is_released(world):
     seen = []
-    store_call = world.store.__call__
 
     class Watching(Store):
         def __call__(self, method, url, headers, body):
             if method == "DELETE":
                 seen.append((world.target / ".complete").is_file())
-            return store_call(method, url, headers, body)
+            return super().__call__(method, url, headers, body)
     world.bucket = loader.Bucket("bkt", Watching(world.clock, world.log))
     assert run(world, Hub(FILES, world.log)) == 0 and seen == [True]
 
