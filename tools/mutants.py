@@ -90,7 +90,7 @@ TESTS = {
     "components/platform/registry.py": ["test_image_streaming.py", "test_deploy_values_platform.py",
                                         "test_deploy_values_serving.py"],
     "components/serving/model_secret.py": ["test_security.py", "test_program.py", "test_lifecycle.py"],
-    "components/serving/model_loader.py": ["test_loader.py"],
+    "components/serving/model_loader.py": ["test_loader.py", "test_deploy_values_loader.py"],
     "settings/__init__.py": ["test_deploy_values_refusals.py", "test_settings.py", "test_regions.py", "test_forecast.py", "test_vllm.py",
                              "test_image_streaming.py", "test_deploy_values_names.py", "test_deploy_values_scaling.py",
                              "test_deploy_values_regions.py"],
