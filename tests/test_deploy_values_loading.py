@@ -35,3 +35,14 @@ def test_streamer_buffers_are_4_gib_per_gpu_worker():
     assert loading.streamer_memory_gib(catalog.machines()["g2-standard-24"]) == 8
     assert loading.streamer_memory_gib(catalog.machines()["g2-standard-96"]) == 32
     assert loading.streamer_memory_gib(catalog.machines()["g2-standard-8"]) == 4
+
+
+def test_startup_budget_is_twice_the_time_after_the_node_in_whole_minutes_at_least_10():
+    # The startup probe's budget: node boot excluded (the pod starts after it), doubled, rounded up to
+    # a whole minute, never below 10 minutes.
+    Step = loading.Step
+    boot = Step("GPU node boot and driver", 240, "")
+    assert loading.startup_budget_seconds([boot, Step("read", 2700, "")]) == 5400
+    assert loading.startup_budget_seconds([boot, Step("read", 2701, "")]) == 5460
+    assert loading.startup_budget_seconds([boot, Step("read", 100, "")]) == 600
+    assert loading.startup_budget_seconds([boot, Step("read", 301, "")]) == 660
