@@ -328,3 +328,28 @@ def test_redact_replaces_the_password_everywhere_in_a_report():
     assert options.redact({"a": ["x s3cret", {"b": "s3cret"}], "n": 1}, url) == {"a": ["x ***", {"b": "***"}], "n": 1}
     assert options.redact("s3cret", None) == "s3cret"
     assert options.redact("s3cret", "http://h") == "s3cret"
+
+
+def test_on_a_terminal_progress_is_a_live_spinner_showing_the_status():
+    console = Console(width=110, file=io.StringIO(), force_terminal=True)
+    with report.Activity(console, "load", total=3) as activity:
+        assert activity.live is True
+        activity.status("2 in flight", 1.0)
+        activity.advance()
+        task = activity._progress.tasks[0]
+        assert (task.description, task.total, task.completed) == ("load: 2 in flight", 3, 1)
+        assert [type(c).__name__ for c in activity._progress.columns] == [
+            "SpinnerColumn", "TextColumn", "BarColumn", "MofNCompleteColumn", "TimeElapsedColumn"]
+        assert activity._progress.live.transient is True  # the spinner leaves no trace in the scrollback
+
+
+def test_the_json_start_time_is_utc_whatever_the_machines_time_zone(monkeypatch):
+    import time as time_module
+    monkeypatch.setenv("TZ", "America/New_York")
+    time_module.tzset()
+    try:
+        got = build(None, "x")["started_at"]
+    finally:
+        monkeypatch.delenv("TZ")
+        time_module.tzset()
+    assert got == "2026-11-30T14:00:05+00:00"
