@@ -28,7 +28,7 @@ GOLDEN = ROOT / "tests" / "golden"
 API_KEY = "golden-api-key-0123456789abcdef"
 DOCUMENTS = {
     "dev": ("dev", {}), "prod": ("prod", {}), "vllm": ("vllm", {}), "global": ("global", {}),
-    "dev-hub": ("dev", {"weightSource": "hub"}),
+    "dev-hub": ("dev", {"weightSource": "hub", "cacheStorageClass": "standard-rwo"}),
     "dev-internal": ("dev", {"exposure": "internal", "apiKey": API_KEY}),
     "dev-public": ("dev", {"exposure": "public", "apiKey": API_KEY}),
     "vllm-fuse": ("vllm", {"vllmLoadFormat": "fuse"}),
@@ -38,7 +38,7 @@ DOCUMENTS = {
     # Every pass-through key set away from its default: a key a component drops shows here.
     "dev-tuned": ("dev", {
         "systemMachineType": "n2-standard-8", "network": "llm-vpc", "location": "us-east4", "clusterName": "team-llm",
-        "namespace": "serving", "computeClassName": "team-gpus", "capacity": ["spot", "on-demand"],
+        "namespace": "serving", "computeClassName": "team-gpus", "capacity": ["spot", "flex-start", "on-demand"],
         "flexStartMaxRunDurationSeconds": 86400, "flexStartLeadTimeSeconds": 3600, "activeMigration": True,
         "alertEmail": "oncall@example.com", "startupTimeoutMinutes": 30, "maxTotalTokens": 16384,
         "maxInputTokens": 8192, "replicas": 2, "deletionProtection": True, "privateNodes": True,
