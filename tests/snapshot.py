@@ -35,6 +35,8 @@ DOCUMENTS = {
     "vllm-hub": ("vllm", {"weightSource": "hub"}),
     "prod-existing-bucket": ("prod", {"modelBucket": "my-team-models"}),
     "global-internal": ("global", {"exposure": "internal"}),
+    # A model outside the catalog, without a size: no fit check, no file cache, the engine's defaults.
+    "dev-uncatalogued": ("dev", {"model": "acme/small-model", "modelRevision": "0123456789abcdef0123456789abcdef01234567"}),
     # Every pass-through key set away from its default: a key a component drops shows here.
     "dev-tuned": ("dev", {
         "systemMachineType": "n2-standard-8", "network": "llm-vpc", "location": "us-east4", "clusterName": "team-llm",

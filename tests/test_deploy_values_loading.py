@@ -46,3 +46,16 @@ def test_startup_budget_is_twice_the_time_after_the_node_in_whole_minutes_at_lea
     assert loading.startup_budget_seconds([boot, Step("read", 2701, "")]) == 5460
     assert loading.startup_budget_seconds([boot, Step("read", 100, "")]) == 600
     assert loading.startup_budget_seconds([boot, Step("read", 301, "")]) == 660
+
+
+def test_file_cache_goes_to_ram_while_cache_plus_server_fit_exactly():
+    # g2-standard-24 leaves 80 GiB for the server and its cache beside the sidecar: a 70.5 GB
+    # checkpoint's cache (69 GiB with gcsfuse's 5%) plus the server's 11 GiB is exactly 80: RAM.
+    # 70.6 GB needs 70 GiB: the cache goes to the boot disk and the server keeps all 80.
+    import dataclasses
+    mixtral = catalog.models()["mistralai/Mixtral-8x7B-Instruct-v0.1"]
+    g2 = catalog.machines()["g2-standard-24"]
+    at = loading.pod_memory(dataclasses.replace(mixtral, checkpoint_gb=70.5), g2, "bucket")
+    past = loading.pod_memory(dataclasses.replace(mixtral, checkpoint_gb=70.6), g2, "bucket")
+    assert (at.cache.medium, at.cache.size_gib, at.server_memory_gib, at.server_cpu) == ("memory", 69, 11, 20)
+    assert (past.cache.medium, past.cache.size_gib, past.server_memory_gib) == ("disk", 70, 80)
