@@ -99,8 +99,9 @@ def _cache_line(s: Settings) -> str:
 def weights(s: Settings) -> list[str]:
     if s.weight_source == "bucket":
         origin = "an existing bucket" if s.bucket_existing else "created by this stack, deleted with it"
+        size = f"{s.model.checkpoint_gb:.1f} GB" if s.model.checkpoint_gb else "the checkpoint (size unknown: not in the catalog)"
         head = (f"Weights: gs://{s.bucket_name}/{s.weights_prefix}/ ({origin}); a loader Job copies "
-                f"{s.model.checkpoint_gb:.1f} GB from the Hub once, pods read it through Cloud Storage FUSE")
+                f"{size} from the Hub once, pods read it through Cloud Storage FUSE")
         if s.regions:
             from settings import regions
 
