@@ -218,7 +218,7 @@ def test_string_list_absent_is_a_copy_of_the_default():
     assert got == ["spot", "flex-start"] and got is not default  # the caller's list is not shared
 
 
-@pytest.mark.parametrize("raw", ['[1, 2]', '{"a": "b"}', '"spot"'])
+@pytest.mark.parametrize("raw", ['[1, 2]', '["spot", 1]', '{"a": "b"}', '"spot"'])
 def test_string_list_refuses_json_that_is_not_a_list_of_strings(raw):
     assert str(refusal("string_list", "someKey", [], FIX, someKey=raw)) == f"config someKey={raw!r}: not a list of strings; use the fix"
 
