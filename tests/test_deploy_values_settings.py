@@ -406,6 +406,90 @@ def test_a_regional_cluster_has_three_zones():
     assert sf.REGIONAL_ZONES == 3
 
 
+# --- settings/forecast.py: the design and the assumptions table of a stack ------------------------------
+# Two renders (about 1.5 s each): dev as it is, and dev made zonal, with a Spot price, a forecast
+# override, a one-day flex-start run, a lead time of 45 1/3 minutes and autoscaling, so every row's
+# other source shows.
+
+
+def dev_settings():
+    return evaluate("dev").result["s"]
+
+
+def varied_settings():
+    return evaluate("dev", location="us-central1-a", priceSpot="0.5", forecast={"spotPreemptionsPerHour": 0.1},
+                    flexStartMaxRunDurationSeconds=86400, flexStartLeadTimeSeconds=2720, autoscaling={"minReplicas": 2, "maxReplicas": 3}).result["s"]
+
+
+# g2-standard-24 in us-central1 (catalog/prices-us-central1.csv): Spot 0.79862, flex-start 0.94039
+# (on-demand less 53%), on-demand 2.00083 $/h.
+DEV_PRICES = {"spot": 0.79862, "flex-start": 0.94039, "on-demand": 2.00083}
+
+
+def test_dev_design_is_one_regional_cluster_with_its_ladder_replicas_and_prices():
+    d = sf.design(dev_settings())
+    assert d.regions == (fc.Region("us-central1", ("spot", "flex-start"), 1, DEV_PRICES, 3),)
+    # No flexStartMaxRunDurationSeconds: GKE's 7 days; node recycling 45 min ahead; no active migration.
+    assert (d.flex_max_run_seconds, d.flex_lead_time_seconds, d.active_migration) == (604800, 2700, False)
+
+
+def test_dev_recovery_is_the_sum_of_its_cold_start_steps():
+    # Node boot 240 s + image 60 + reading 93.4 GB from the bucket 397.65 + NF4 46.7 + warm-up 120.
+    assert sf.recovery_seconds(dev_settings()) == pytest.approx(864.348, abs=0.001)
+
+
+def test_design_keywords_replace_the_ladder_replicas_migration_and_keep_the_first_regions():
+    d = sf.design(dev_settings(), ladder=("on-demand",), replicas=3, active_migration=True)
+    assert (d.regions[0].ladder, d.regions[0].replicas, d.active_migration) == (("on-demand",), 3, True)
+    assert sf.design(dev_settings(), regions=0).regions == ()
+
+
+def test_a_zonal_stack_has_one_zone_its_price_override_and_its_autoscaling_minimum():
+    d = sf.design(varied_settings())
+    assert d.regions == (fc.Region("us-central1", ("spot", "flex-start"), 2, {**DEV_PRICES, "spot": 0.5}, 1),)
+    assert d.flex_max_run_seconds == 86400
+
+
+def test_dev_assumptions_table_rows_and_values_in_order():
+    s = dev_settings()
+    rows = [(r["name"], r["value"]) for r in sf.assumptions_table(s, sf.design(s))]
+    assert rows == [
+        ("spotPreemptionsPerHour", 0.05), ("zoneSpotOutagesPerDay", 0.5), ("zoneSpotOutageHours", 0.5),
+        ("regionSpotOutageFraction", 0.0043), ("regionSpotOutageHours", 0.25), ("outageReclaimFraction", 0.9),
+        ("flexStartObtainProbability", 0.7), ("flexStartQueueMinutes", 3.0), ("fallbackBackoffMinutes", 5.0),
+        ("migrationDelayMinutes", 15.0), ("nodeRecreationsPerMonth", 1.0),
+        ("recoveryMinutes", 14.4),  # 864.35 s, to a tenth of a minute
+        ("zones", 3),
+        ("price spot ($/h per node)", 0.79862), ("price flex-start ($/h per node)", 0.94039),
+        ("price on-demand ($/h per node)", 2.00083),
+        ("flexStartMaxRunHours", 168.0), ("flexStartLeadTimeMinutes", 45), ("activeMigration", False),
+        ("replicas", 1),
+    ]
+
+
+def test_dev_assumptions_table_sources_of_the_stack_rows():
+    s = dev_settings()
+    sources = {r["name"]: r["source"] for r in sf.assumptions_table(s, sf.design(s))}
+    assert sources["zones"] == "GKE regional clusters use three zones by default (GKE docs, Regional clusters)"
+    assert sources["flexStartMaxRunHours"] == "GKE's 7-day flex-start maximum"
+    assert sources["flexStartLeadTimeMinutes"] == "flexStartLeadTimeSeconds (nodeRecycling)"
+    assert sources["replicas"] == "replicas" and sources["activeMigration"] == "activeMigration"
+    assert sources["recoveryMinutes"].startswith("the plan's cold-start estimate for weightSource bucket (catalog/loading.py)")
+    assert sources["price on-demand ($/h per node)"].startswith("catalog/prices-us-central1.csv")
+
+
+def test_assumptions_table_sources_name_the_config_that_set_them():
+    s = varied_settings()
+    rows = {r["name"]: (r["value"], r["source"]) for r in sf.assumptions_table(s, sf.design(s))}
+    assert rows["spotPreemptionsPerHour"] == (0.1, "config (forecast.spotPreemptionsPerHour)")
+    assert rows["zones"] == (1, "zonal cluster (location is a zone)")
+    assert rows["price spot ($/h per node)"] == (0.5, "config (priceSpot)")
+    assert rows["flexStartMaxRunHours"] == (24.0, "flexStartMaxRunDurationSeconds")  # 86400 s
+    assert rows["replicas"] == (2, "autoscaling.minReplicas")
+    assert rows["flexStartLeadTimeMinutes"] == (45, "flexStartLeadTimeSeconds (nodeRecycling)")  # whole minutes
+    assert "regions" not in rows  # one region: no regions row
+
+
 # --- catalog/forecast.py: the closed form -----------------------------------------------------------
 
 PRICES = {"spot": 0.8, "flex-start": 1.0, "on-demand": 2.0}
