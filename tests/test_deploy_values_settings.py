@@ -4,7 +4,6 @@ catalog/forecast.py that no other test noticed. The Reader is called under Pulum
 as the CLI passes it (strings), through a one-line program, so no stack is rendered."""
 
 import json
-import math
 
 import pulumi
 import pytest
