@@ -90,7 +90,8 @@ def read(r: Reader) -> ForecastConfig:
         low_ok = v > p.low if p.low_open else v >= p.low
         if not low_ok or v > p.high:
             bounds = f"{'above' if p.low_open else 'from'} {p.low:g} {'up to' if not p.low_open else 'to'} {p.high:g}"
-            raise ConfigError("forecast", value, f"{p.key} {v:g} is out of range",
+            # repr, not :g: six significant figures printed 1440.001 as the allowed "1440".
+            raise ConfigError("forecast", value, f"{p.key} {v!r} is out of range",
                               f"give {p.key} {bounds} ({p.unit}), e.g. {p.default:g}")
         numbers[p.field] = float(v)
     return ForecastConfig(catalog.forecast.Assumptions(**numbers), frozenset(value))
