@@ -65,12 +65,12 @@ def _evaluate(stack: str, program, **config) -> harness.Evaluation:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under a mutant (make mutants), the whole-stack golden documents first, then the literal pins:
-    most mutants fail there at once instead of after the slower end-to-end tests. Normal runs and
-    mutmut's stats and clean runs keep pytest's order."""
+    """Under a mutant (make mutants), the literal pins first, then the whole-stack golden documents,
+    then the rest: most mutants fail in the first group at once, and a refusal's text is not checked
+    only after a dozen stacks rendered. Normal runs and mutmut's stats and clean runs keep pytest's order."""
     if os.environ.get("MUTANT_UNDER_TEST", "") in ("", "stats", "fail", "list_all_tests", "mutant_generation"):
         return
-    items.sort(key=lambda item: 0 if "test_golden_plans" in item.nodeid else 1 if "test_deploy_values" in item.nodeid else 2)
+    items.sort(key=lambda item: 0 if "test_deploy_values" in item.nodeid else 1 if "test_golden_plans" in item.nodeid else 2)
 
 
 @pytest.fixture

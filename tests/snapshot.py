@@ -136,9 +136,15 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
             else:
                 found += differences(expected[k], actual[k], where)
         return found
-    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [d for i, (e, a) in enumerate(zip(expected, actual)) for d in differences(e, a, f"{path}[{i}]")]
-    if expected != actual:
+    if isinstance(expected, list) and isinstance(actual, list):
+        # Item by item; an added or removed item (an env var, a port) is named with its position.
+        common = min(len(expected), len(actual))
+        found = [d for i in range(common) for d in differences(expected[i], actual[i], f"{path}[{i}]")]
+        found += [f"{path}[{i}]: gone (was {json.dumps(expected[i])[:160]})" for i in range(common, len(expected))]
+        found += [f"{path}[{i}]: new ({json.dumps(actual[i])[:160]})" for i in range(common, len(actual))]
+        return found
+    # By type too: True == 1 and False == 0 in Python, not in a manifest.
+    if type(expected) is not type(actual) or expected != actual:
         return [f"{path}: {json.dumps(expected)[:200]} -> {json.dumps(actual)[:200]}"]
     return []
 
@@ -152,6 +158,7 @@ def main(argv: list[str]) -> int:
         path = GOLDEN / f"plan-{stack}.json"
         path.write_text(text(document(stack)))
         print(f"wrote {path.relative_to(ROOT)}")
+    print("now read `git diff -- tests/golden` line by line: every change there is a change to what a stack deploys")
     return 0
 
 

@@ -19,8 +19,17 @@ def test_the_stack_deploys_exactly_the_reviewed_document(stack):
     path = snapshot.GOLDEN / f"plan-{stack}.json"
     expected = json.loads(path.read_text())
     found = snapshot.differences(expected, snapshot.document(stack))
-    assert not found, (f"{stack} no longer renders tests/golden/plan-{stack}.json ({len(found)} differences; "
-                       "if intended: make golden, and review the diff):\n" + "\n".join(found[:25]))
+    assert not found, (f"{stack} no longer renders tests/golden/plan-{stack}.json ({len(found)} differences). A change "
+                       "you did not intend is a bug: fix the code. Only for an intended one run `make golden` and "
+                       "read the diff:\n" + "\n".join(found[:25]))
+
+
+def test_differences_tell_booleans_from_numbers_and_name_added_list_items():
+    # A manifest's `true` is not `1`; an env var appended to a long list is named, not cut off.
+    assert snapshot.differences({"a": True, "b": [0]}, {"a": 1, "b": [False]}) == ["a: true -> 1", "b[0]: 0 -> false"]
+    assert snapshot.differences({"env": [{"name": "A"}]}, {"env": [{"name": "A"}, {"name": "HF_TOKEN"}]}) == [
+        'env[1]: new ({"name": "HF_TOKEN"})']
+    assert snapshot.differences({"env": [1, 2]}, {"env": [1]}) == ["env[1]: gone (was 2)"]
 
 
 def test_differences_name_the_resource_and_the_field():

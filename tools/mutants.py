@@ -107,6 +107,10 @@ TESTS = {
                                                     "options", "report")},
 }
 
+# Modules the program ships as text (the loader's ConfigMap): mutmut rewrites the file in its copy, so
+# the golden documents, which pin that text's digest, would fail its clean run; the program never runs it.
+SHIPPED_AS_TEXT = {"components/serving/model_loader.py"}
+
 STATUS = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 
 
@@ -129,7 +133,7 @@ def select_tests(path: str) -> list[str]:
                              if package else rf"\bimport {re.escape(stem)}\b|\bfrom {re.escape(stem)} import\b")
         names = sorted(p.name for p in tests.glob("test_*.py") if pattern.search(p.read_text()))
         names += sorted(p.name for p in tests.glob("test_deploy_values_*.py") if p.name not in names)
-    if not path.startswith("smoke/"):
+    if not path.startswith("smoke/") and path not in SHIPPED_AS_TEXT:
         # The whole rendered stacks against their reviewed documents: the last net for any value.
         names = [*names, "test_golden_plans.py"]
     chosen = [f"tests/{n}" for n in names if (tests / n).exists() and f"tests/{n}" not in NEVER]
