@@ -360,6 +360,13 @@ def test_service_is_not_awaited_and_an_internal_one_gets_an_internal_load_balanc
 def test_a_load_balancer_without_an_address_says_pending_and_how_to_look():
     assert inference_server.load_balancer_url(None, 8080) == (
         "pending: the load balancer has no address yet; run `pulumi refresh` (or kubectl get service) in a minute or two")
+    # A status the provider returns before the load balancer exists: no loadBalancer, or no ingress.
+    import types
+    pending = inference_server.load_balancer_url(None, 8080)
+    assert inference_server.load_balancer_url(types.SimpleNamespace(), 8080) == pending
+    assert inference_server.load_balancer_url(types.SimpleNamespace(load_balancer=types.SimpleNamespace()), 8080) == pending
+    lb = types.SimpleNamespace(load_balancer=types.SimpleNamespace(ingress=[types.SimpleNamespace(ip=None, hostname="lb.example")]))
+    assert inference_server.load_balancer_url(lb, 8080) == "http://lb.example:8080"
 
 
 def test_server_pod_keeps_out_of_the_api_and_service_links():
