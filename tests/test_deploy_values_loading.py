@@ -59,3 +59,15 @@ def test_file_cache_goes_to_ram_while_cache_plus_server_fit_exactly():
     past = loading.pod_memory(dataclasses.replace(mixtral, checkpoint_gb=70.6), g2, "bucket")
     assert (at.cache.medium, at.cache.size_gib, at.server_memory_gib, at.server_cpu) == ("memory", 69, 11, 20)
     assert (past.cache.medium, past.cache.size_gib, past.server_memory_gib) == ("disk", 70, 80)
+
+
+def test_only_a_load_time_quantization_adds_a_quantize_step_to_the_cold_start():
+    # bf16 weights are served as they are and a pre-quantized checkpoint is read as it is; only a
+    # load-time quantization (bitsandbytes, fp8) works on the weights after reading them.
+    qwen = catalog.models()["Qwen/Qwen2.5-7B-Instruct"]
+    q = catalog.quantizations()
+    steps = {name: [s.name for s in loading.cold_start(qwen, q[name], "bucket", image_streamed=True)]
+             for name in ("none", "awq", "bitsandbytes-nf4")}
+    base = ["GPU node boot and driver", "image pull", "read 15.2 GB from the bucket", "engine start and warm-up"]
+    assert steps["none"] == base and steps["awq"] == base
+    assert steps["bitsandbytes-nf4"] == base[:3] + ["quantize to bitsandbytes-nf4 at load"] + base[3:]
