@@ -74,6 +74,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def llm():
+    """Start stand-in OpenAI-compatible servers (tests/fake_llm.py) for a smoke test; all stopped after it."""
+    import fake_llm
+
+    servers = []
+
+    def start(**behaviour) -> "fake_llm.FakeLLM":
+        server = fake_llm.serve(fake_llm.Behaviour(**behaviour))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
 def deploy():
     return evaluate
 

@@ -329,22 +329,7 @@ def test_problems_reads_only_safetensors_indexes(tmp_path):
 # --- explain --------------------------------------------------------------------------------------
 
 
-class HfHubHTTPError(OSError):  # huggingface_hub errors.py: HfHubHTTPError is an OSError with .response
-    def __init__(self, status, message="Client Error"):
-        super().__init__(f"{status} {message}")
-        self.response = types.SimpleNamespace(status_code=status)
-
-
-class RepositoryNotFoundError(HfHubHTTPError):
-    pass
-
-
-class GatedRepoError(RepositoryNotFoundError):
-    pass
-
-
-class RevisionNotFoundError(HfHubHTTPError):
-    pass
+from fake_hub import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError  # noqa: E402
 
 
 class ConnectError(Exception):  # httpx's names, matched by name

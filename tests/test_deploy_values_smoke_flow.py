@@ -38,20 +38,6 @@ FAKE_422 = 'HTTP 422: {"error": "fake error 422", "error_type": "fake"}'
 
 
 @pytest.fixture
-def llm():
-    servers = []
-
-    def start(**behaviour) -> fake_llm.FakeLLM:
-        server = fake_llm.serve(fake_llm.Behaviour(**behaviour))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture
 def run_main(monkeypatch, capsys):
     """`python -m smoke ARGS` in this process: (exit status, stdout lines, the stderr `smoke:` lines)."""
     def run(*args: str, api_key: str | None = None) -> tuple[int, list[str], list[str]]:
@@ -784,15 +770,17 @@ def test_a_port_forward_that_kubectl_refuses_is_a_usage_error_naming_the_cluster
                                                   "pass --url")
 
 
-def test_a_port_forward_to_a_pending_pod_is_not_yet(tools):
-    fake_tool(tools, "kubectl", "echo 'error: unable to forward: pod is Pending' >&2\nexit 1\n")
+@pytest.mark.parametrize("kubectl_error", ["error: unable to forward: pod is Pending", "error: pod llm-0 is not running"])
+def test_a_port_forward_to_a_pod_not_serving_yet_is_not_yet(tools, kubectl_error):
+    # A Pending or not-yet-running pod: readiness waits for it rather than failing the run.
+    fake_tool(tools, "kubectl", f"echo '{kubectl_error}' >&2\nexit 1\n")
     forward = discovery.PortForward("svc", "ns", 80)
     try:
         with pytest.raises(discovery.NotYet) as e:
             forward.ensure()
     finally:
         forward.close()
-    assert str(e.value) == "port-forward: error: unable to forward: pod is Pending"
+    assert str(e.value) == f"port-forward: {kubectl_error}"
 
 
 def test_a_url_target_is_the_url_with_no_namespace_and_no_forward():
@@ -1083,15 +1071,6 @@ def test_a_port_forward_failure_without_a_cluster_name_gives_the_generic_command
                                "(gcloud container clusters get-credentials ..., as in the queryCommand) or pass --url")
 
 
-def test_a_port_forward_to_a_pod_not_running_is_not_yet(tools):
-    fake_tool(tools, "kubectl", "echo 'error: pod llm-0 is not running' >&2\nexit 1\n")
-    forward = discovery.PortForward("svc", "ns", 80)
-    try:
-        with pytest.raises(discovery.NotYet) as e:
-            forward.ensure()
-    finally:
-        forward.close()
-    assert str(e.value) == "port-forward: error: pod llm-0 is not running"
 
 
 def test_a_port_forward_that_never_opens_its_port_is_stopped_and_says_so(tools, monkeypatch):

@@ -269,22 +269,7 @@ def test_the_lock_is_created_only_if_absent(world):
 # --- Why it failed (item 4) -------------------------------------------------------------------
 
 
-class HfHubHTTPError(OSError):  # the shape of huggingface_hub 2.4.0 errors.py: also an OSError
-    def __init__(self, status):
-        super().__init__(f"{status} Client Error")
-        self.response = types.SimpleNamespace(status_code=status)
-
-
-class RepositoryNotFoundError(HfHubHTTPError):
-    pass
-
-
-class GatedRepoError(RepositoryNotFoundError):
-    pass
-
-
-class RevisionNotFoundError(HfHubHTTPError):
-    pass
+from fake_hub import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError  # noqa: E402
 
 
 @pytest.mark.parametrize("error, code, words", [

@@ -48,20 +48,6 @@ class Outcome:
         return [line for line in self.err.splitlines() if line.startswith("smoke:")]
 
 
-@pytest.fixture
-def llm():
-    servers = []
-
-    def start(**behaviour) -> fake_llm.FakeLLM:
-        server = fake_llm.serve(fake_llm.Behaviour(**behaviour))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def environment(overrides: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "API_KEY"}  # the developer's own key stays out
     env.update(overrides)
