@@ -1160,3 +1160,35 @@ def test_the_model_line_says_where_the_name_came_from_when_the_listing_does_not_
                                  "/models)")
     code, out, _ = run_main("--url", llm(models=False).url, *FAST)
     assert (code, out[2]) == (0, f"  model        {stack_model} (from stack dev config; /v1/models: HTTP 404)")
+
+
+# --- the --json report of whole runs (what a pipeline reads; found by make mutants MODULE=smoke/__main__.py)
+
+def test_the_json_of_a_healthy_run_names_what_was_checked_and_against_what(run_main, llm, tmp_path):
+    server = llm(usage_tokens=6)
+    report_path = tmp_path / "r.json"
+    code, _, _ = run_main("--url", server.url.replace("http://", "http://u:pw@"), "--stack", "prod", "--engine", "vllm",
+                          "--requests", "3", "--concurrency", "2", "--json", str(report_path))
+    got = json.loads(report_path.read_text())
+    assert code == 0
+    assert {k: got[k] for k in ("ok", "failure", "url", "stack", "engine", "model", "concurrency", "max_tokens",
+                                "checks", "requests", "succeeded")} == {
+        "ok": True, "failure": None, "url": server.url, "stack": "prod", "engine": "vllm",
+        "model": fake_llm.MODEL, "concurrency": 2, "max_tokens": 128,
+        "checks": {"completions": "ok", "chat": "ok", "stream": "ok"}, "requests": 3, "succeeded": 3}
+    assert isinstance(got["waited_s"], float) and 0 <= got["waited_s"] < 5
+
+
+def test_the_json_of_a_failed_stream_check_records_the_kind(run_main, llm, tmp_path):
+    report_path = tmp_path / "r.json"
+    code, _, err = run_main("--url", llm(stream_status=503).url, "--json", str(report_path))
+    got = json.loads(report_path.read_text())
+    assert code == 1
+    assert got["checks"] == {"completions": "ok", "chat": "ok", "stream": "failed: http_503"}
+    assert err == [f"smoke: stream check failed: {FAKE_503}; check the server's logs"]
+
+
+def test_the_json_says_chat_was_skipped_when_the_server_has_no_chat_route(run_main, llm, tmp_path):
+    report_path = tmp_path / "r.json"
+    run_main("--url", llm(chat_status=404).url, "--json", str(report_path))
+    assert json.loads(report_path.read_text())["checks"] == {"completions": "ok", "chat": "skipped (404)", "stream": "ok"}
