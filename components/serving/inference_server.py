@@ -295,7 +295,6 @@ class InferenceServer(pulumi.ComponentResource):
         self.service_name = self.service.metadata.name
         self.name = args.name  # the Deployment's fixed name
         self.selector = selector  # what selects the pods (the PodMonitoring and HPA use it)
-        self.port = port
         if args.exposure == "cluster-ip":
             self.endpoint = pulumi.Output.all(self.service.metadata.name, self.service.metadata.namespace).apply(
                 lambda p: f"http://{p[0]}.{p[1]}.svc.cluster.local:{port}")
