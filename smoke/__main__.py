@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Callable, Optional
 from rich.console import Console
 
 from smoke import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EXIT_WRONG, SmokeError, client, cost, discovery, load, options
-from smoke import report
+from smoke import interrupts, report
 from smoke.client import RequestFailed
 
 # Wide enough for the cost table in CI logs and pipes, where rich would otherwise assume 80 columns.
@@ -211,41 +210,36 @@ class Run:
                             checks=self.checks, summary=self.summary, failure=failure, waited_s=self.waited_s)
 
 
-def _terminate(signum, frame):
-    # SIGTERM (a CI job cancelled, `timeout`) takes the same path as Ctrl-C, so the port-forward
-    # child is stopped and the run ends with one line.
-    raise KeyboardInterrupt
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     out = Console(highlight=False, markup=False)
     err = Console(stderr=True, highlight=False, markup=False)
     for console in (out, err):
         if not console.is_terminal:
             console.width = PLAIN_WIDTH
-    previous_handler = signal.signal(signal.SIGTERM, _terminate)
     run: Optional[Run] = None
     target: Optional[Target] = None
     code, failure = EXIT_OK, None
-    try:
-        opts = options.parse(argv)
-        ladder = cost.ladder_from_stack(opts.stack, opts.replicas)  # bad config stops before any request
-        target = find_target(opts)
-        run = Run(opts, ladder, target, out, err)
-        code = asyncio.run(run.execute())
-        failure = run.load_failure
-    except SmokeError as e:
-        code, failure = e.code, e.message
-    except KeyboardInterrupt:
-        code, failure = EXIT_INTERRUPTED, run.interrupted() if run is not None else "interrupted"
-    except Exception as e:  # a bug: still one line, unless asked for the traceback
-        if os.environ.get("SMOKE_DEBUG"):
-            raise
-        code, failure = EXIT_USAGE, f"unexpected {e.__class__.__name__}: {e} (SMOKE_DEBUG=1 shows the traceback)"
-    finally:
-        if target is not None and target.forward is not None:
-            target.forward.close()
-        signal.signal(signal.SIGTERM, previous_handler)
+    # Ctrl-C and SIGTERM (a CI job cancelled, `timeout`) take one path: the port-forward child is
+    # stopped and the run ends with one line saying what had been done (smoke/interrupts.py).
+    with interrupts.installed():
+        try:
+            opts = options.parse(argv)
+            ladder = cost.ladder_from_stack(opts.stack, opts.replicas)  # bad config stops before any request
+            target = find_target(opts)
+            run = Run(opts, ladder, target, out, err)
+            code = asyncio.run(interrupts.cancellable(run.execute))
+            failure = run.load_failure
+        except SmokeError as e:
+            code, failure = e.code, e.message
+        except (KeyboardInterrupt, interrupts.Interrupted):
+            code, failure = EXIT_INTERRUPTED, run.interrupted() if run is not None else "interrupted"
+        except Exception as e:  # a bug: still one line, unless asked for the traceback
+            if os.environ.get("SMOKE_DEBUG"):
+                raise
+            code, failure = EXIT_USAGE, f"unexpected {e.__class__.__name__}: {e} (SMOKE_DEBUG=1 shows the traceback)"
+        finally:
+            if target is not None and target.forward is not None:
+                target.forward.close()
     if run is not None and run.opts.json_path is not None:
         try:
             report.write_json(run.opts.json_path, options.redact(run.json_report(failure), run.opts.url))

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from smoke import EXIT_USAGE, SmokeError
+from smoke import EXIT_USAGE, SmokeError, interrupts
 
 # How long `pulumi stack output` may take (it reads the state backend, maybe remote).
 PULUMI_TIMEOUT_S = 60
@@ -132,6 +132,10 @@ class PortForward:
         (pending node, image pull) is a `NotYet`: the readiness wait goes on."""
         if self._proc is not None and self._proc.poll() is None:
             return
+        with interrupts.blocking():  # up to FORWARD_START_S in the event loop: a signal stops it at once
+            self._start()
+
+    def _start(self) -> None:
         self._log.seek(0)
         self._log.truncate()
         # stdout: kubectl writes a line per connection there; nobody reads it, so it must not be a pipe.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -382,6 +383,10 @@ asyncio.run(main())
 print('error: services "llm-service" not found', file=sys.stderr)
 sys.exit(1)
 """,
+        "silent": """
+import time
+time.sleep(60)  # runs, never opens the local port (a slow API server)
+""",
     }
     (bin_dir / "kubectl").write_text(f"""#!{sys.executable}
 import json, os, sys
@@ -474,6 +479,35 @@ def test_sigterm_while_waiting_stops_the_port_forward_and_exits_in_one_line(llm,
     assert line.endswith("nothing was sent to the model") and "load stopped" not in line
     assert gone(calls(log, "kubectl")[0]["pid"])
 
+
+
+def test_sigterm_while_a_port_forward_starts_stops_at_once_not_after_the_20_s_start_wait(llm, tmp_path):
+    # Starting kubectl port-forward is smoke's own synchronous wait inside the event loop (up to
+    # 20 s, discovery.FORWARD_START_S): a signal there must not wait for the loop to run again.
+    server = llm()
+    bin_dir, log = fake_tools(tmp_path, CLUSTER_IP_OUTPUTS, kubectl="silent")
+    env = environment({"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    proc = subprocess.Popen([sys.executable, "-m", "smoke", "--wait", "60"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not calls(log, "kubectl") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert calls(log, "kubectl"), "smoke never started kubectl"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    (line,) = [l for l in err.splitlines() if l.startswith("smoke:")]
+    assert re.fullmatch(r"smoke: interrupted while waiting for /health \((\d+) s\); nothing was sent to the model",
+                        line), line
+    assert int(re.search(r"\((\d+) s\)", line).group(1)) < 10
+    assert server.seen.paths == []
+    assert gone(calls(log, "kubectl")[0]["pid"])
 
 # --- the arithmetic, exactly ---------------------------------------------------------------------
 
