@@ -103,8 +103,9 @@ TESTS = {
     "catalog/loading.py": ["test_deploy_values_loading.py", "test_catalog.py", "test_image_streaming.py", "test_model_store.py"],
     "catalog/forecast.py": ["test_forecast.py", "test_regions.py", "test_deploy_values_settings.py"],
     # smoke/: end to end against a fake OpenAI-compatible server (tests/fake_llm.py), and its values.
-    **{f"smoke/{m}.py": ["test_smoke.py", "test_deploy_values_smoke.py", "test_deploy_values_smoke_flow.py"] for m in ("__init__", "__main__", "client", "cost", "discovery", "load",
-                                                    "options", "report")},
+    **{f"smoke/{m}.py": ["test_smoke.py", "test_deploy_values_smoke.py", "test_deploy_values_smoke_flow.py",
+                         "test_smoke_interrupts.py"]
+       for m in ("__init__", "__main__", "client", "cost", "discovery", "interrupts", "load", "options", "report")},
 }
 
 # Modules the program ships as text (the loader's ConfigMap): mutmut rewrites the file in its copy, so
