@@ -492,6 +492,8 @@ def test_an_expired_token_is_refetched_and_the_request_repeated_once():
     assert loader.Bucket("bkt", http).stat("x") is None
     assert [(c[0], c[2].get("Authorization")) for c in http.calls] == [
         ("GET", None), ("GET", "Bearer ya29.tok"), ("GET", None), ("GET", "Bearer ya29.new")]
+    # The repeated request goes to the same object: an hour into a long copy, every call takes this path.
+    assert http.calls[3][1] == http.calls[1][1] == "https://storage.googleapis.com/storage/v1/b/bkt/o/x"
 
 
 def test_a_write_repeated_after_a_401_sends_its_body_again():
