@@ -29,15 +29,15 @@ class Progress:
 
 
 async def run_load(client: httpx.AsyncClient, model: str, prompts: Sequence[str], requests: int, concurrency: int,
-                   max_tokens: int, timeout_s: float, on_done: Callable[[Result], None], usage: bool = True,
-                   progress: Optional[Progress] = None) -> tuple[list[Result], float]:
+                   max_tokens: int, timeout_s: float, on_done: Callable[[Result], None], *, usage: bool,
+                   progress: Progress) -> tuple[list[Result], float]:
     """(results in send order, wall seconds from the first send to the last answer).
 
     Bounded: exactly `requests` requests, each cut at `timeout_s`, so the whole load lasts at most
     ceil(requests / concurrency) x timeout_s. `usage`: ask for the server's token count
-    (stream_options), as the stream check settled for the whole run."""
+    (stream_options), as the stream check settled for the whole run. `progress`: kept by the caller,
+    who reports from it when the run is interrupted."""
     gate = asyncio.Semaphore(concurrency)
-    progress = progress if progress is not None else Progress()
 
     async def one(i: int) -> Result:
         async with gate:

@@ -60,6 +60,16 @@ def test_an_interrupted_load_counts_its_requests_in_flight_as_sent():
     assert s.error_details == {"interrupted": "sent, with no answer yet when the run was interrupted"}
 
 
+def test_a_load_counted_both_ways_says_so_and_a_load_with_no_answer_has_a_longest_of_0():
+    # A server that sent usage for some streams and not others: the report says both sources,
+    # in this order, in the line "counted from chunks and usage" and in the JSON.
+    mixed = [Result(True, ttft_s=0.1, latency_s=0.2, output_tokens=3, tokens_from="usage"),
+             Result(True, ttft_s=0.1, latency_s=0.2, output_tokens=4, tokens_from="chunks")]
+    assert load.summarize(mixed, 1.0).tokens_from == "chunks and usage"
+    nothing = load.summarize([Result(False, "timeout", "no answer in 5 s")], 5.0)
+    assert (nothing.tokens_from, nothing.longest_output, nothing.output_tokens) == (None, 0, 0)
+
+
 def test_no_token_or_no_time_gives_no_rate():
     assert load.summarize([Result(True, ttft_s=0.1, latency_s=0.1, output_tokens=0)], 1.0).output_tokens_per_s is None
     assert load.summarize(results()[:1], 0.0).output_tokens_per_s is None

@@ -13,9 +13,12 @@ import asyncio
 import io
 import json
 import re
+import os
 import shutil
+import signal
 import stat
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -191,6 +194,41 @@ def test_a_bug_is_one_line_with_exit_2_unless_smoke_debug_asks_for_the_traceback
     monkeypatch.setenv("SMOKE_DEBUG", "1")
     with pytest.raises(ValueError, match="^boom$"):
         main(["--url", "http://127.0.0.1:9"])
+
+
+def test_sigterm_during_the_load_in_this_process_reports_the_answers_and_the_requests_in_flight(llm, run_main, tmp_path):
+    # The whole path in-process (where mutmut sees it; the `python -m smoke` test in test_smoke.py
+    # runs in a child): the signal cancels the load, the answers recorded so far are reported.
+    # Streams: 1 the check, 2-3 the first two load requests (fast), 4 on wait 30 s for a token.
+    server = llm(first_token_delay=30, slow_from_stream=4)
+    report_path = tmp_path / "interrupted.json"
+    running = threading.Event()
+
+    def interrupt_once_two_are_stuck():
+        deadline = time.monotonic() + 20
+        while server.seen.streams < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)
+        if running.is_set() and server.seen.streams == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    # Should the signal come after main() returned, it must not end the test session.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        running.set()
+        sender = threading.Thread(target=interrupt_once_two_are_stuck, daemon=True)
+        sender.start()
+        code, _, failures = run_main("--url", server.url, "--requests", "6", "--concurrency", "2", "--wait", "10",
+                                     "--json", str(report_path))
+        running.clear()
+        sender.join(timeout=30)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (code, failures) == (130, ["smoke: interrupted during the load: 2 of 6 requests answered, 2 in flight; "
+                                      "the load stopped where it was"])
+    report = json.loads(report_path.read_text())
+    assert (report["requests"], report["succeeded"], report["errors"]) == (4, 2, {"interrupted": 2})
+    assert report["ok"] is False and report["output_tokens_per_s"] is None
 
 
 # --- __main__: what an interruption says at each stage -------------------------------------------------
@@ -846,7 +884,11 @@ def test_the_load_sends_exactly_the_requests_asked_with_at_most_the_concurrency_
     state, results, wall_s, done, progress = a_load(7, 3)
     assert len(state["bodies"]) == 7 and state["most"] == 3
     assert (progress.sent, len(progress.results), len(done)) == (7, 7, 7)
-    assert wall_s > 0
+    # Each answer is recorded as it comes (progress, for an interrupted run's report) and shown (done).
+    assert sorted(r.output_tokens for r in progress.results) == sorted(r.output_tokens for r in done) == [1, 1, 1, 2, 2, 3, 3]
+    assert all(isinstance(r, Result) and r.ok for r in progress.results + done)
+    # From the first send to the last answer: milliseconds against a transport in memory.
+    assert 0 < wall_s < 60 and 0 < progress.wall_s() < 60
 
 
 def test_a_concurrency_of_one_sends_one_request_at_a_time():
