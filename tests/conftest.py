@@ -43,6 +43,22 @@ def _no_shared_evaluations_when_patching(request):
         os.environ.pop(_AFRESH, None)
 
 
+@pytest.fixture(autouse=True)
+def _catalog_read_by_every_test():
+    """The catalog's tables are read once per process (functools.cache). mutmut forks each mutant from
+    the process whose stats run filled those caches: a mutant in the code that reads the CSV files
+    would never run (a false survivor), and the stats would name only the first test that read them.
+    So each test reads them itself; it costs milliseconds."""
+    import catalog
+    import catalog.nodes
+
+    for module in (catalog, catalog.nodes):
+        for value in vars(module).values():
+            if callable(getattr(value, "cache_clear", None)):
+                value.cache_clear()
+    yield
+
+
 def evaluate(stack: str = "dev", program=None, **config) -> harness.Evaluation:
     # mutmut's "stats" run records which tests call each function: every test must render for itself
     # there, or a mutant would be tried only against the first test that rendered its stack.
