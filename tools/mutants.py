@@ -104,7 +104,7 @@ TESTS = {
     "catalog/forecast.py": ["test_forecast.py", "test_regions.py", "test_deploy_values_settings.py"],
     # smoke/: end to end against a fake OpenAI-compatible server (tests/fake_llm.py), and its values.
     **{f"smoke/{m}.py": ["test_smoke.py", "test_deploy_values_smoke.py", "test_deploy_values_smoke_flow.py",
-                         "test_smoke_interrupts.py"]
+                         "test_deploy_values_smoke_client.py", "test_smoke_interrupts.py"]
        for m in ("__init__", "__main__", "client", "cost", "discovery", "interrupts", "load", "options", "report")},
 }
 
