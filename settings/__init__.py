@@ -253,6 +253,11 @@ def _authorized_networks(r: Reader) -> tuple[str, ...]:
             parsed = ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise ConfigError("authorizedNetworks", nets, f"{net!r} is not a CIDR block", fix) from None
+        if ipaddress.ip_interface(net).ip != parsed.network_address:
+            # 203.0.113.7/24 names an address, not a block: say which block, rather than leave the
+            # control plane's API to accept or refuse it during `pulumi up`.
+            raise ConfigError("authorizedNetworks", nets, f"{net!r} has host bits set",
+                              f"write the block's first address, {str(parsed)!r}")
         if any(parsed.subnet_of(doc) for doc in _DOC_NETS if parsed.version == 4):
             pulumi.log.warn(
                 f"authorizedNetworks has {net}, a documentation placeholder: replace it with your own "

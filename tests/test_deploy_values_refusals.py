@@ -35,6 +35,11 @@ CASES = [
      "config apiKey=[secret]: is shorter than 16 characters; pulumi config set --secret apiKey \"$(openssl rand -hex 24)\""),
     ("dev", {"authorizedNetworks": ["10.0.0.0/33"]},
      "config authorizedNetworks=[\"10.0.0.0/33\"]: '10.0.0.0/33' is not a CIDR block; give CIDR blocks, e.g. [\"198.18.0.0/24\"]"),
+    ("dev", {"authorizedNetworks": ["198.18.0.0/24", "203.0.113.7/24"]},
+     "config authorizedNetworks=[\"198.18.0.0/24\", \"203.0.113.7/24\"]: '203.0.113.7/24' has host bits set; write the "
+     "block's first address, '203.0.113.0/24'"),
+    ("dev", {"authorizedNetworks": [198]},
+     "config authorizedNetworks='[198]': not a list of strings; give CIDR blocks, e.g. [\"198.18.0.0/24\"]"),
     ("dev", {"alertEmail": "not-an-email"},
      "config alertEmail='not-an-email': not an e-mail address; give one address, e.g. oncall@example.com"),
     ("dev", {"exposure": "external"}, "config exposure='external': unknown exposure; use one of: cluster-ip, internal, public"),
