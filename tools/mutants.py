@@ -99,7 +99,7 @@ TESTS = {
                            "test_deploy_values_scaling.py", "test_deploy_values_settings.py"],
     "settings/forecast.py": ["test_forecast.py", "test_deploy_values_settings.py"],
     "catalog/__init__.py": ["test_catalog.py", "test_settings.py", "test_node_fit.py", "test_vllm.py",
-                            "test_deploy_values_nodes.py"],
+                            "test_deploy_values_nodes.py", "test_deploy_values_catalog.py"],
     "catalog/loading.py": ["test_deploy_values_loading.py", "test_catalog.py", "test_image_streaming.py", "test_model_store.py"],
     "catalog/forecast.py": ["test_forecast.py", "test_regions.py", "test_deploy_values_settings.py"],
     # smoke/: end to end against a fake OpenAI-compatible server (tests/fake_llm.py), and its values.

@@ -1,0 +1,66 @@
+"""What catalog/__init__.py suggests when a model does not fit, as literal lists. A refusal shows the
+first entry of each list ("use machineType X or quantize Y or model Z"), so the order is what a
+user reads. Each assertion was a surviving mutant of `make mutants MODULE=catalog/__init__.py`
+(tests/MUTANTS.md). Figures: catalog/models.csv, machines.csv, quantizations.csv, prices-us-central1.csv."""
+
+import catalog
+
+MIXTRAL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
+
+
+def model(model_id: str) -> catalog.Model:
+    return catalog.models()[model_id]
+
+
+def machine(name: str) -> catalog.Machine:
+    return catalog.machines()[name]
+
+
+def test_load_time_quantizations_that_fit_are_listed_largest_first():
+    # Llama 3.1 70B on four L4s (96 GB): 8-bit (70.6 GB of weights) fits, and is suggested before
+    # 4-bit, which costs more quality; bf16 (141 GB) does not. Equal sizes keep the CSV's order.
+    names = [q.name for q in catalog.quantizations_that_fit(model(LLAMA_70B), machine("g2-standard-48"), "tgi")]
+    assert names == ["bitsandbytes", "eetq", "fp8", "bitsandbytes-nf4", "bitsandbytes-fp4"]
+    # vLLM runs only fp8 of those at load time (catalog/engine-quantizations.csv).
+    assert [q.name for q in catalog.quantizations_that_fit(model(LLAMA_70B), machine("g2-standard-48"), "vllm")] == ["fp8"]
+    # Mixtral on two L4s (48 GB): only 4-bit fits; pre-quantized methods are never load-time options.
+    assert [q.name for q in catalog.quantizations_that_fit(model(MIXTRAL), machine("g2-standard-24"), "tgi")] == [
+        "bitsandbytes-nf4", "bitsandbytes-fp4"]
+
+
+def test_prequantized_variants_are_the_same_architecture_that_fits_and_the_engine_runs():
+    g2_24, g2_48 = machine("g2-standard-24"), machine("g2-standard-48")
+    assert [m.model_id for m in catalog.prequantized_variants(model(MIXTRAL), g2_24, "tgi")] == [
+        "casperhansen/mixtral-instruct-awq"]
+    assert [m.model_id for m in catalog.prequantized_variants(model(MIXTRAL), g2_24, "vllm")] == [
+        "casperhansen/mixtral-instruct-awq"]
+    assert [m.model_id for m in catalog.prequantized_variants(model(LLAMA_70B), g2_48, "tgi")] == [
+        "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4"]
+    # No catalogued AWQ checkpoint of Gemma 2 27B; and the 70B AWQ (39.9 GB) does not fit one L4 (24 GB).
+    assert catalog.prequantized_variants(model("google/gemma-2-27b-it"), g2_48, "tgi") == []
+    assert catalog.prequantized_variants(model(LLAMA_70B), machine("g2-standard-8"), "tgi") == []
+
+
+def test_machines_that_fit_are_listed_cheapest_on_demand_first():
+    nf4 = catalog.quantizations()["bitsandbytes-nf4"]
+    names = [m.name for m in catalog.machines_that_fit(model(MIXTRAL), nf4)]
+    # $2.00083/h, $3.67339/h, $4.00166/h, ... (prices-us-central1.csv, on-demand column).
+    assert names[:5] == ["g2-standard-24", "a2-highgpu-1g", "g2-standard-48", "a2-ultragpu-1g", "a2-highgpu-2g"]
+    assert len(names) == 17
+    # bf16 Mixtral (93.4 GB) needs four L4s or more.
+    bf16 = catalog.quantizations()["none"]
+    assert [m.name for m in catalog.machines_that_fit(model(MIXTRAL), bf16)][:3] == [
+        "g2-standard-96", "a2-ultragpu-2g", "a2-highgpu-4g"]
+
+
+def test_every_catalogued_machine_has_a_price_row():
+    # machines_that_fit sorts a machine without a price last; none is missing today.
+    assert set(catalog.machines()) <= set(catalog.prices())
+
+
+def test_a_machine_type_with_an_attached_gpu_is_not_cpu_only():
+    # "n1-standard-8+nvidia-tesla-t4" is how a user might write an N1 with a T4 attached.
+    assert catalog.is_cpu_only_machine("n1-standard-8+nvidia-tesla-t4") is False
+    assert catalog.is_cpu_only_machine("n2-standard-8") is True
+    assert catalog.is_cpu_only_machine("g2-standard-24") is False
