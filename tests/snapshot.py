@@ -37,6 +37,10 @@ DOCUMENTS = {
     "global-internal": ("global", {"exposure": "internal"}),
     # A model outside the catalog, without a size: no fit check, no file cache, the engine's defaults.
     "dev-uncatalogued": ("dev", {"model": "acme/small-model", "modelRevision": "0123456789abcdef0123456789abcdef01234567"}),
+    # The same with its size given: the fit is checked against a KV cache estimated from the catalog's
+    # largest ratio, the checkpoint taken as bf16 (catalog.unknown_model).
+    "dev-uncatalogued-sized": ("dev", {"model": "acme/small-model", "modelRevision": "0123456789abcdef0123456789abcdef01234567",
+                                       "modelParamsBillion": "7.2"}),
     # Every pass-through key set away from its default: a key a component drops shows here.
     "dev-tuned": ("dev", {
         "systemMachineType": "n2-standard-8", "network": "llm-vpc", "location": "us-east4", "clusterName": "team-llm",
