@@ -64,3 +64,11 @@ def test_a_machine_type_with_an_attached_gpu_is_not_cpu_only():
     assert catalog.is_cpu_only_machine("n1-standard-8+nvidia-tesla-t4") is False
     assert catalog.is_cpu_only_machine("n2-standard-8") is True
     assert catalog.is_cpu_only_machine("g2-standard-24") is False
+
+
+def test_the_flex_start_price_is_on_demand_less_53_percent_kept_to_5_decimals():
+    # Flex-start is priced as an assumption (no table): on-demand x 0.47, kept to 5 decimals like
+    # the table's own prices. g2-standard-8: 0.85362 x 0.47 = 0.4012014.
+    price = catalog.tier_price(machine("g2-standard-8"), "flex-start", {})
+    assert (price.per_hour, price.source) == (0.4012, "assumption: on-demand less 53%")
+    assert catalog.tier_price(machine("g2-standard-96"), "flex-start", {}).per_hour == 3.76157
