@@ -58,6 +58,31 @@ def test_v1_models_is_asked_with_the_10_s_readiness_deadline_not_the_load_timeou
     assert seen == [("/v1/models", {"connect": 10.0, "read": 10.0, "write": 10.0, "pool": 10.0})]
 
 
+def test_health_is_polled_with_the_10_s_deadline():
+    seen = []
+
+    def handle(request):
+        seen.append((request.url.path, request.extensions["timeout"]))
+        return httpx.Response(200)
+    ready = talk(handle, lambda h: client.wait_ready(h, 5, lambda *_: None))
+    assert ready.status == "/health 200"
+    assert seen == [("/health", {"connect": 10.0, "read": 10.0, "write": 10.0, "pool": 10.0})]
+
+
+def test_the_client_carries_the_request_timeout_the_key_and_a_pool_above_the_concurrency():
+    async def made(api_key):
+        async with client.new_client("http://fake/", api_key, 7.5, 4) as http:
+            pool = http._transport._pool  # httpcore's pool (httpx 0.28.1, httpcore 1.0.9: both pinned in requirements-dev.txt)
+            return http.timeout, dict(http.headers), pool._max_connections, pool._max_keepalive_connections
+    timeout, headers, connections, keepalive = asyncio.run(made("k3y"))
+    assert timeout == httpx.Timeout(7.5)  # the load's requests: --timeout, not httpx's 5 s default
+    assert headers["authorization"] == "Bearer k3y"
+    # Concurrency + 2: every load request has its own connection, kept alive between requests.
+    assert (connections, keepalive) == (6, 6)
+    _, headers, _, _ = asyncio.run(made(None))
+    assert "authorization" not in headers
+
+
 def test_a_chat_reply_later_than_the_timeout_is_a_timeout_naming_the_seconds():
     with pytest.raises(RequestFailed) as e:
         talk(slow(3), lambda h: client.check_chat(h, "m", 5, 0.2))
@@ -79,6 +104,14 @@ def test_a_failure_other_than_a_timeout_carries_no_seconds():
         raise httpx.RemoteProtocolError("peer closed connection", request=request)
     result = talk(refuse, lambda h: client.stream_completion(h, "m", "p", 5, 9))
     assert result == Result(False, "connection", "connection lost (RemoteProtocolError: peer closed connection)")
+
+
+def test_a_check_that_cannot_connect_carries_no_seconds():
+    def refuse(request):
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+    with pytest.raises(RequestFailed) as e:
+        talk(refuse, lambda h: client.check_completion(h, "m", "p", 5, 9))
+    assert (e.value.kind, e.value.detail) == ("connection", "cannot connect (All connection attempts failed)")
 
 
 def test_the_answers_say_how_long_they_took():
@@ -107,6 +140,17 @@ def test_a_refused_stream_options_is_retried_as_the_same_request_without_it():
         {"model": "m/x", "prompt": "Say hi", "max_tokens": 7, "stream": True}]
     assert (check.usage, check.refused) == (False, "HTTP 422: unknown field stream_options")
     assert (check.result.ok, check.result.output_tokens, check.result.tokens_from) == (True, 2, "chunks")
+
+
+def test_a_retry_without_stream_options_that_times_out_reports_the_first_refusal():
+    # The retry has the same deadline; when it fails too, stream_options was not the problem.
+    async def handle(request):
+        if "stream_options" in json.loads(request.content):
+            return httpx.Response(400, text="bad request")
+        await asyncio.sleep(3)
+        return httpx.Response(200, content=sse(text("late")), headers={"Content-Type": "text/event-stream"})
+    check = talk(handle, lambda h: client.check_stream(h, "m", "p", 7, 0.2))
+    assert (check.result, check.usage, check.refused) == (Result(False, "http_400", "HTTP 400: bad request"), True, None)
 
 
 # --- counting chunks ---------------------------------------------------------------------------------------
