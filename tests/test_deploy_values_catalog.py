@@ -72,3 +72,34 @@ def test_the_flex_start_price_is_on_demand_less_53_percent_kept_to_5_decimals():
     price = catalog.tier_price(machine("g2-standard-8"), "flex-start", {})
     assert (price.per_hour, price.source) == (0.4012, "assumption: on-demand less 53%")
     assert catalog.tier_price(machine("g2-standard-96"), "flex-start", {}).per_hour == 3.76157
+
+
+def test_the_hub_mode_disk_cache_is_the_bf16_checkpoint_plus_10_percent_in_10_gib_steps():
+    # Llama 3.1 70B: 70.6e9 x 2 bytes x 1.1 = 155.3 GB = 144.6 GiB -> 150 GiB. Smaller models get
+    # the tutorial's 100Gi floor (Mixtral: 95.7 GiB).
+    assert catalog.weight_cache_gib(model(LLAMA_70B)) == 150
+    assert catalog.weight_cache_gib(model(MIXTRAL)) == 100
+    assert catalog.weight_cache_gib(model("meta-llama/Llama-3.1-8B-Instruct")) == 100
+
+
+def test_output_room_is_a_quarter_of_a_short_context_as_a_whole_number():
+    # MAX_INPUT_TOKENS goes into an environment variable: "2250", never "2250.0".
+    assert repr(catalog.input_limit(3000)) == "2250"
+    assert repr(catalog.input_limit(1024)) == "768"
+    assert repr(catalog.input_limit(8192)) == "7168"
+
+
+def test_token_limits_round_down_to_1024_steps_never_below_1024():
+    assert catalog._round_down(1023.9) == 1024
+    assert catalog._round_down(5000.0) == 4096
+
+
+def test_a_tight_kv_cache_still_gets_token_limits_and_a_model_without_kv_figures_gets_none():
+    # Mistral 7B with 0.8 GB left for the KV cache: 6,103 tokens before the prefill's activations,
+    # above the 4,096 the fit asks for; the limits are the 1024-token floor.
+    mistral = model("mistralai/Mistral-7B-Instruct-v0.3")
+    tight = catalog.Fit(weights_gb=14.5, gpu_memory_gb=24, overhead_gb=3, kv_cache_gb=0.8, kv_tokens=6103, gpus=1)
+    plan = catalog.token_plan(mistral, tight)
+    assert (plan.max_input, plan.max_total, plan.max_prefill, plan.kv_tokens) == (768, 1024, 1024, 4919)
+    # A model outside the catalog without a size: no limits (the engine's own defaults apply).
+    assert catalog.token_plan(catalog.unknown_model("acme/x", 0.0), tight) == catalog.TokenPlan(0, 0, 0, 0.0, 0)
