@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -1163,6 +1164,66 @@ def test_a_port_forward_that_was_up_and_ends_is_not_yet_and_is_started_again(too
     finally:
         forward.close()
     assert first.poll() is not None
+
+
+LISTEN = """#!{python}
+import socket, sys, time
+print("Forwarding from 127.0.0.1:" + sys.argv[-1], flush=True)  # what kubectl prints, on stdout
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[-1].split(":")[0])))
+s.listen()
+time.sleep(30)
+"""
+
+
+def test_closing_a_running_port_forward_stops_kubectl_and_its_chatter_stays_off_smokes_output(tools, capfd):
+    # kubectl writes a line per connection on stdout: in smoke's report it would break the tables.
+    (tools / "kubectl").write_text(LISTEN.format(python=sys.executable))
+    (tools / "kubectl").chmod(0o755)
+    forward = discovery.PortForward("svc", "ns", 80)
+    try:
+        forward.ensure()
+        child = forward._proc
+        assert child.poll() is None
+    finally:
+        forward.close()
+    assert child.poll() == -15  # SIGTERM from stop(), not left running until its own end
+    assert "Forwarding from" not in capfd.readouterr().out
+
+
+def test_a_port_forward_that_fails_without_a_word_says_no_message(tools):
+    fake_tool(tools, "kubectl", "exit 1\n")
+    forward = discovery.PortForward("svc", "ns", 80)
+    try:
+        with pytest.raises(smoke.SmokeError) as e:
+            forward.ensure()
+    finally:
+        forward.close()
+    assert e.value.message.startswith("kubectl port-forward service/svc failed: no message; check kubectl's context")
+
+
+def test_the_local_port_is_an_unprivileged_one_the_system_picked():
+    # Port 0: the kernel's ephemeral range, free now, and bindable without root (kubectl is not root).
+    assert 1024 < discovery.free_local_port() < 65536
+
+
+def test_an_https_endpoint_is_used_as_it_is(tools):
+    fake_tool(tools, "pulumi", "echo '{\"endpoint\": \"https://llm.example.com\", \"namespace\": \"llm\"}'\n")
+    assert discovery.stack_outputs("prod").endpoint == "https://llm.example.com"
+
+
+def test_pulumi_is_run_without_a_terminal_to_prompt_on_and_with_its_time_limit(monkeypatch):
+    # With stdin closed, a pulumi that would ask for a passphrase fails at once instead of waiting.
+    seen = {}
+
+    def run(argv, **kwargs):
+        seen.update(kwargs, argv=argv[1:])
+        return subprocess.CompletedProcess(argv, 0, stdout='{"endpoint": "http://10.0.0.9:8080"}', stderr="")
+    monkeypatch.setattr(discovery.shutil, "which", lambda name: "/bin/" + name)
+    monkeypatch.setattr(discovery.subprocess, "run", run)
+    assert discovery.stack_outputs("dev").endpoint == "http://10.0.0.9:8080"
+    assert seen == {"argv": ["stack", "output", "--json", "--stack", "dev"], "capture_output": True, "text": True,
+                    "timeout": 60, "stdin": subprocess.DEVNULL}
 
 
 def test_the_port_forward_uses_the_stacks_cluster_context(tools, tmp_path, monkeypatch):
