@@ -158,9 +158,12 @@ def test_a_retry_without_stream_options_that_times_out_reports_the_first_refusal
 def test_an_empty_piece_mid_stream_is_a_token_but_one_that_only_ends_the_stream_is_not():
     # An empty piece mid-stream is part of a multi-byte character (a token); a last chunk with
     # finish_reason and no text is not. TGI streams one token per chunk.
-    result = talk(streaming(text("a"), text(""), text("b"), text("", "length")),
-                  lambda h: client.stream_completion(h, "m", "p", 5, 9, usage=False))
-    assert (result.ok, result.output_tokens, result.tokens_from) == (True, 3, "chunks")
+    mid = talk(streaming(text("a"), text(""), text("b")),
+               lambda h: client.stream_completion(h, "m", "p", 5, 9, usage=False))
+    assert (mid.ok, mid.output_tokens, mid.tokens_from) == (True, 3, "chunks")
+    last = talk(streaming(text("a"), text("b"), text("", "length")),
+                lambda h: client.stream_completion(h, "m", "p", 5, 9, usage=False))
+    assert (last.ok, last.output_tokens, last.tokens_from) == (True, 2, "chunks")
 
 
 def test_a_choice_that_is_not_an_object_is_skipped_not_a_crash():
