@@ -168,7 +168,6 @@ async def _post_json(client: httpx.AsyncClient, path: str, body: dict, timeout_s
 class Answer:
     text: str
     seconds: float
-    output_tokens: Optional[int]
 
 
 def _first_choice(reply: dict) -> dict:
@@ -194,7 +193,7 @@ async def check_completion(client: httpx.AsyncClient, model: str, prompt: str, m
         raise RequestFailed("malformed", "choices[0].text is missing")
     if not text.strip():
         raise RequestFailed("empty", f"choices[0].text is empty (finish_reason {_first_choice(reply).get('finish_reason')})")
-    return Answer(text, time.monotonic() - start, _usage_tokens(reply))
+    return Answer(text, time.monotonic() - start)
 
 
 async def check_chat(client: httpx.AsyncClient, model: str, max_tokens: int, timeout_s: float) -> Optional[Answer]:
@@ -213,7 +212,7 @@ async def check_chat(client: httpx.AsyncClient, model: str, max_tokens: int, tim
         raise RequestFailed("malformed", "choices[0].message.content is missing")
     if not content.strip():
         raise RequestFailed("empty", "choices[0].message.content is empty")
-    return Answer(content, time.monotonic() - start, _usage_tokens(reply))
+    return Answer(content, time.monotonic() - start)
 
 
 @dataclass(frozen=True)
