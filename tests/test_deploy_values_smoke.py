@@ -5,14 +5,19 @@ the deployed model costs or how fast it is, and CI relies on the JSON and the ex
 
 import io
 import json
+import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
+import yaml
 from rich.console import Console
 
 import smoke
 from smoke import cost, load, report
 from smoke.client import Result
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def results():
@@ -104,6 +109,41 @@ def test_prod_ladder_prices_its_autoscaling_minimum_and_the_on_demand_rung():
     assert cost.ladder_from_stack("prod", replicas=5).replicas_source == "--replicas"
     assert ladder.costs(250.0) == pytest.approx(
         {"spot": 1.7747111, "flex-start": 2.0897556, "on-demand": 4.4462889})
+
+
+def stack_files(tmp_path, config: dict):
+    """Pulumi.yaml and a Pulumi.t.yaml with `config` under the project's keys."""
+    root = tmp_path / "stacks"
+    root.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
+    (root / "Pulumi.t.yaml").write_text(yaml.safe_dump({"config": {f"gke-llm-serving:{k}": v for k, v in config.items()}}))
+    return root
+
+
+@pytest.mark.parametrize("config, line", [
+    ({"machineType": "x9-giant"},
+     "config machineType='x9-giant' in stack files: not in catalog/machines.csv; use a machine `make plan` accepts"),
+    ({"capacity": "spot,reserved"},
+     "config capacity='spot,reserved' in stack files: not a list of spot, flex-start, on-demand; fix it as `make plan` says"),
+    ({"priceSpot": "cheap"},
+     "config priceSpot='cheap' in stack files: not a price; give US dollars per hour for one machine, e.g. 0.80"),
+    ({"replicas": "two"}, "config replicas='two' in stack files: not an integer; give a whole number"),
+    ({"autoscaling": {"minReplicas": "some"}},
+     "config autoscaling='{\"minReplicas\": \"some\"}' in stack files: not an object with an integer minReplicas; "
+     "give {\"minReplicas\": N, \"maxReplicas\": M}"),
+])
+def test_a_stack_file_smoke_cannot_price_stops_it_with_the_whole_line_and_exit_2(tmp_path, config, line):
+    # smoke reads the stack files itself (no Pulumi runtime): a value `make plan` would refuse
+    # stops it before any request, saying which key and what would work.
+    with pytest.raises(smoke.SmokeError) as e:
+        cost.ladder_from_stack("t", root=stack_files(tmp_path, config))
+    assert (e.value.code, e.value.message) == (2, line)
+
+
+def test_a_capacity_set_as_a_comma_separated_string_is_the_same_ladder(tmp_path):
+    # `pulumi config set capacity spot,on-demand` stores a plain string, which the program accepts.
+    ladder = cost.ladder_from_stack("t", root=stack_files(tmp_path, {"capacity": "spot, on-demand"}))
+    assert [t.name for t in ladder.tiers] == ["spot", "on-demand"]
 
 
 # --- what a person reads ------------------------------------------------------------------------------
