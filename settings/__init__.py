@@ -277,7 +277,8 @@ def _derived_bucket_name(project: str) -> str:
 
 def _stack_slug() -> str:
     """The stack name as it may appear in GKE and GCS names (stacks may hold upper case and dots)."""
-    return re.sub(r"[^a-z0-9-]+", "-", pulumi.get_stack().lower()).strip("-")[:27] or "stack"
+    # Cut, then strip: a cut landing on a dash would end a cluster name with one, which GKE refuses.
+    return re.sub(r"[^a-z0-9-]+", "-", pulumi.get_stack().lower()).strip("-")[:27].strip("-") or "stack"
 
 
 def load() -> Settings:
@@ -355,7 +356,8 @@ def load() -> Settings:
                                           reader=reader, shards=machine.gpu_count)
     # A model of unknown size has no estimate: the budget the project used before it had one.
     derived_minutes = catalog.loading.startup_budget_seconds(estimate) // 60 if model.checkpoint_gb else 45
-    startup = r.integer("startupTimeoutMinutes", 0, 0, 600, "give the model's cold-start budget in minutes, or 0 to derive it from the estimate") or derived_minutes
+    given_minutes = r.integer("startupTimeoutMinutes", 0, 0, 600, "give the model's cold-start budget in minutes, or 0 to derive it from the estimate")
+    startup = given_minutes or derived_minutes
     if startup < 5:
         raise ConfigError("startupTimeoutMinutes", startup, "below 5 minutes no model loads", "give 5 or more, or 0 to derive it")
     # 0 derives it: the replacement node's provisioning plus the start-up budget, so it is serving
@@ -446,7 +448,7 @@ def load() -> Settings:
         flex_max_run_seconds=max_run or None,
         active_migration=r.boolean("activeMigration", False),
         startup_minutes=startup,
-        startup_derived=startup == derived_minutes,
+        startup_derived=not given_minutes,  # a budget set to the derived value is still the user's
         weight_source=weight_source,
         bucket_name=bucket,
         bucket_existing=bool(r.raw("modelBucket")),

@@ -66,6 +66,14 @@ def test_a_long_stack_name_is_cut_to_27_characters_in_derived_names():
     assert (s.bucket_name, s.cluster_name) == ("test-project-" + "a" * 27 + "-llm-models", "llm-serving-" + "a" * 27)
 
 
+def test_a_cut_that_lands_on_a_dash_does_not_end_the_cluster_name_with_one():
+    # "aaa...a-b" (26 a's): the 27-character cut ends on the dash. GKE names end with a letter or a
+    # digit, so it is stripped after the cut (a stack named this way was refused over clusterName,
+    # a key its user never set).
+    s = load_as("a" * 26 + "-b")
+    assert (s.bucket_name, s.cluster_name) == ("test-project-" + "a" * 26 + "-llm-models", "llm-serving-" + "a" * 26)
+
+
 def test_a_stack_name_with_no_usable_character_is_named_stack():
     assert load_as("__").bucket_name == "test-project-stack-llm-models"
 
@@ -138,3 +146,10 @@ def test_the_total_may_use_every_kv_cache_token_but_not_one_more():
         load(maxTotalTokens=124309, maxInputTokens=1000)
     assert str(error.value) == ("config maxTotalTokens=124309: one request would need more KV cache than fits (124308 "
                                 "tokens); use at most 124308")
+
+
+def test_a_start_up_budget_set_to_the_derived_value_is_still_the_users():
+    # The plan says where the budget came from; a value the user set is theirs even when it equals
+    # the one the estimate gives (dev's derived budget is 21 minutes: see the dev golden document).
+    assert (load().startup_minutes, load().startup_derived) == (21, True)
+    assert (load(startupTimeoutMinutes=21).startup_minutes, load(startupTimeoutMinutes=21).startup_derived) == (21, False)
