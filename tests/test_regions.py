@@ -293,6 +293,22 @@ def test_the_endpoint_is_pending_until_the_gateway_has_an_address():
     assert multi().outputs["endpoint"].startswith("pending: the public Gateway gets its address")
 
 
+def test_the_endpoint_is_the_gateways_address_once_it_has_one(monkeypatch):
+    # After `pulumi refresh` the Gateway's status carries its address: the endpoint output reads it
+    # from the Gateway the program created (the mocks give that status here, as GKE does later).
+    from planner import harness
+
+    plain = harness._Recorder.new_resource
+
+    def with_address(self, args):
+        rid, state = plain(self, args)
+        if args.typ == "kubernetes:gateway.networking.k8s.io/v1:Gateway":
+            state = {**state, "status": {"addresses": [{"type": "IPAddress", "value": "34.117.0.9"}]}}
+        return rid, state
+    monkeypatch.setattr(harness._Recorder, "new_resource", with_address)
+    assert multi().outputs["endpoint"] == "http://34.117.0.9"
+
+
 def test_per_region_outputs_name_each_cluster_and_bucket():
     out = multi().outputs["regions"]
     assert out["us-east4"]["clusterName"] == "llm-serving-dev-use4"
