@@ -93,6 +93,12 @@ def test_kubeconfig_uses_the_auth_plugin_and_is_secret():
     assert "kubeconfig" in ev.secret_outputs
     kc = json.loads(ev.outputs["kubeconfig"])
     assert kc["clusters"][0]["cluster"]["server"] == "https://203.0.113.10"
+    # The cluster's own CA (the mocks' masterAuth.clusterCaCertificate): without it kubectl and the
+    # Kubernetes provider cannot verify the control plane and every Kubernetes object fails.
+    assert kc["clusters"][0]["cluster"]["certificate-authority-data"] == (
+        "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCm1vY2sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=")
+    # Named after the cluster (llm-serving-dev), so two stacks' kubeconfigs never share a context name.
+    assert kc["current-context"] == kc["clusters"][0]["name"] == "gke-llm-serving-llm-serving-dev"
     assert kc["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert "token" not in json.dumps(kc["users"])
 
