@@ -257,7 +257,8 @@ def _authorized_networks(r: Reader) -> tuple[str, ...]:
             # 203.0.113.7/24 names an address, not a block: say which block, rather than leave the
             # control plane's API to accept or refuse it during `pulumi up`.
             raise ConfigError("authorizedNetworks", nets, f"{net!r} has host bits set",
-                              f"write the block's first address, {str(parsed)!r}")
+                              f"write the block, {str(parsed)!r}, or "
+                              f"{f'{ipaddress.ip_interface(net).ip}/{parsed.max_prefixlen}'!r} for that one address")
         if any(parsed.subnet_of(doc) for doc in _DOC_NETS if parsed.version == 4):
             pulumi.log.warn(
                 f"authorizedNetworks has {net}, a documentation placeholder: replace it with your own "
@@ -277,8 +278,7 @@ def _derived_bucket_name(project: str) -> str:
 
 def _stack_slug() -> str:
     """The stack name as it may appear in GKE and GCS names (stacks may hold upper case and dots)."""
-    # Cut, then strip: a cut landing on a dash would end a cluster name with one, which GKE refuses.
-    return re.sub(r"[^a-z0-9-]+", "-", pulumi.get_stack().lower()).strip("-")[:27].strip("-") or "stack"
+    return re.sub(r"[^a-z0-9-]+", "-", pulumi.get_stack().lower()).strip("-")[:27] or "stack"
 
 
 def load() -> Settings:
@@ -439,7 +439,11 @@ def load() -> Settings:
         hf_home=r.checked("hfHome", default_home, names.absolute_path, "give the absolute path of the weight cache in the image, e.g. /data"),
         hf_token=pulumi.Output.secret(token),
         api_key=pulumi.Output.secret(api_key) if api_key else None,
-        cluster_name=r.checked("clusterName", f"llm-serving-{_stack_slug()}", names.cluster_name, "use e.g. llm-serving-prod"),
+        # A cut landing on a dash would end the cluster name with one, which GKE refuses: stripped here
+        # only, as the bucket keeps the name it was created with (a double dash is valid in GCS, and
+        # a new name would replace a deployed stack's bucket).
+        cluster_name=r.checked("clusterName", f"llm-serving-{_stack_slug().rstrip('-')}", names.cluster_name,
+                               "use e.g. llm-serving-prod"),
         compute_class_name=compute_class,
         namespace=r.checked("namespace", "llm", names.namespace, "use a namespace of its own, e.g. llm"),
         deletion_protection=r.boolean("deletionProtection", False),

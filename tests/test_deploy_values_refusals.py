@@ -37,7 +37,7 @@ CASES = [
      "config authorizedNetworks=[\"10.0.0.0/33\"]: '10.0.0.0/33' is not a CIDR block; give CIDR blocks, e.g. [\"198.18.0.0/24\"]"),
     ("dev", {"authorizedNetworks": ["198.18.0.0/24", "203.0.113.7/24"]},
      "config authorizedNetworks=[\"198.18.0.0/24\", \"203.0.113.7/24\"]: '203.0.113.7/24' has host bits set; write the "
-     "block's first address, '203.0.113.0/24'"),
+     "block, '203.0.113.0/24', or '203.0.113.7/32' for that one address"),
     ("dev", {"authorizedNetworks": [198]},
      "config authorizedNetworks='[198]': not a list of strings; give CIDR blocks, e.g. [\"198.18.0.0/24\"]"),
     ("dev", {"alertEmail": "not-an-email"},

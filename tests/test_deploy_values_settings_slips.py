@@ -68,10 +68,11 @@ def test_a_long_stack_name_is_cut_to_27_characters_in_derived_names():
 
 def test_a_cut_that_lands_on_a_dash_does_not_end_the_cluster_name_with_one():
     # "aaa...a-b" (26 a's): the 27-character cut ends on the dash. GKE names end with a letter or a
-    # digit, so it is stripped after the cut (a stack named this way was refused over clusterName,
-    # a key its user never set).
+    # digit, so the cluster name drops it (a stack named this way was refused over clusterName, a key
+    # its user never set). The bucket keeps its double dash, valid in GCS: a stack that set
+    # clusterName itself has deployed that bucket, and another name would replace it.
     s = load_as("a" * 26 + "-b")
-    assert (s.bucket_name, s.cluster_name) == ("test-project-" + "a" * 26 + "-llm-models", "llm-serving-" + "a" * 26)
+    assert (s.bucket_name, s.cluster_name) == ("test-project-" + "a" * 26 + "--llm-models", "llm-serving-" + "a" * 26)
 
 
 def test_a_stack_name_with_no_usable_character_is_named_stack():
