@@ -5,7 +5,6 @@ Every failure is one line on stderr."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import time
@@ -227,7 +226,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             ladder = cost.ladder_from_stack(opts.stack, opts.replicas)  # bad config stops before any request
             target = find_target(opts)
             run = Run(opts, ladder, target, out, err)
-            code = asyncio.run(interrupts.cancellable(run.execute))
+            code = interrupts.run(run.execute)
             failure = run.load_failure
         except SmokeError as e:
             code, failure = e.code, e.message
@@ -239,7 +238,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             code, failure = EXIT_USAGE, f"unexpected {e.__class__.__name__}: {e} (SMOKE_DEBUG=1 shows the traceback)"
         finally:
             if target is not None and target.forward is not None:
-                target.forward.close()
+                try:
+                    target.forward.close()
+                except KeyboardInterrupt:  # a second Ctrl-C while kubectl stops: it has its SIGTERM
+                    pass
     if run is not None and run.opts.json_path is not None:
         try:
             report.write_json(run.opts.json_path, options.redact(run.json_report(failure), run.opts.url))

@@ -132,15 +132,18 @@ class PortForward:
         (pending node, image pull) is a `NotYet`: the readiness wait goes on."""
         if self._proc is not None and self._proc.poll() is None:
             return
-        with interrupts.blocking():  # up to FORWARD_START_S in the event loop: a signal stops it at once
-            self._start()
-
-    def _start(self) -> None:
         self._log.seek(0)
         self._log.truncate()
         # stdout: kubectl writes a line per connection there; nobody reads it, so it must not be a pipe.
+        # Started outside `blocking()`: a signal inside Popen, after the fork, would leave the child
+        # running and unrecorded; here it only schedules the cancel, seen just below.
         self._proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=self._log)
+        with interrupts.blocking():  # up to FORWARD_START_S in the event loop: a signal stops it at once
+            interrupts.raise_if_signalled()
+            self._wait_until_open()
+
+    def _wait_until_open(self) -> None:
         deadline = time.monotonic() + FORWARD_START_S
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

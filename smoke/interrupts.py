@@ -6,9 +6,10 @@ left inconsistent: seen on this machine under load, `asyncio.run`'s shutdown wai
 that could no longer finish, and a CI run exited 2 instead of 130. So while the loop runs, a signal
 only cancels the main task, the way `asyncio.run` treats Ctrl-C itself (Lib/asyncio/runners.py,
 Runner._on_sigint); the cancellation unwinds the coroutine through its `async with` blocks and the
-run reports what it had done. Outside the loop (options, stack outputs, the final cleanup) and inside
-smoke's own short synchronous waits in the loop (starting a port-forward), raising is safe: there the
-handler raises KeyboardInterrupt as Python's default Ctrl-C does.
+run reports what it had done. A second signal stops at once, as a second Ctrl-C does there. Outside
+the loop (options, stack outputs, the final cleanup) and inside smoke's own synchronous waits in the
+loop (waiting for a port-forward to open), raising is safe: there the handler raises
+KeyboardInterrupt as Python's default Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _loop: Optional[asyncio.AbstractEventLoop] = None
 _task: Optional[asyncio.Task] = None
+_in_loop = False  # inside run(): asyncio's own code may be on the stack
 _blocking = 0  # > 0 while smoke's own synchronous code blocks the loop
 _signalled = False  # a signal arrived since install()
 
@@ -35,11 +37,14 @@ class Interrupted(Exception):
 
 def _handle(signum, frame) -> None:
     global _signalled
-    _signalled = True
-    if _task is not None and _loop is not None and _blocking == 0:
+    second, _signalled = _signalled, True
+    if not _in_loop or _blocking or second:
+        # Outside the loop, in smoke's own wait, or a second signal (stop now, as asyncio.run does
+        # on a second Ctrl-C): raise here, as Python's default Ctrl-C does.
+        raise KeyboardInterrupt
+    if _task is not None and _loop is not None:
         _loop.call_soon_threadsafe(_task.cancel)  # runs between two steps of the loop
-        return
-    raise KeyboardInterrupt
+    # Otherwise the task has not started (cancellable() sees the signal on entry) or has ended.
 
 
 @contextlib.contextmanager
@@ -72,9 +77,28 @@ def blocking() -> Iterator[None]:
         _blocking -= 1
 
 
+def raise_if_signalled() -> None:
+    """For smoke's own code after a step where a signal only scheduled the cancel (starting a child
+    process outside `blocking()`, so that it is always recorded and can be stopped)."""
+    if _signalled:
+        raise KeyboardInterrupt
+
+
+def run(work: Callable[[], Awaitable[T]]) -> T:
+    """`asyncio.run` of `work()` as the task a signal cancels: `Interrupted` when one did."""
+    global _in_loop
+    _in_loop = True
+    try:
+        return asyncio.run(cancellable(work))
+    finally:
+        _in_loop = False
+
+
 async def cancellable(work: Callable[[], Awaitable[T]]) -> T:
     """Await `work()` as the task a signal cancels; `Interrupted` when a signal did."""
     global _loop, _task
+    if _signalled:  # arrived while asyncio.run was starting
+        raise Interrupted()
     _loop, _task = asyncio.get_running_loop(), asyncio.current_task()
     try:
         return await work()

@@ -472,7 +472,7 @@ def test_sigterm_while_waiting_stops_the_port_forward_and_exits_in_one_line(llm,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     # No load had started: the line must not say it stopped one.
     (line,) = [l for l in err.splitlines() if l.startswith("smoke:")]
     assert "Traceback" not in err and line.startswith("smoke: interrupted while waiting for /health (")
@@ -744,7 +744,7 @@ def test_sigterm_during_the_load_reports_the_requests_that_finished(llm, smoke, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert [l for l in err.splitlines() if l.startswith("smoke:")] == [
         "smoke: interrupted during the load: 2 of 6 requests answered, 2 in flight; the load stopped where it was"]
     report = json.loads(report_path.read_text())

@@ -19,11 +19,20 @@ def send(sig: int = signal.SIGTERM) -> None:
     os.kill(os.getpid(), sig)
 
 
+@pytest.fixture(autouse=True)
+def _a_stray_sigterm_does_not_end_the_session():
+    # Each test signals this very process: should interrupts.installed() ever fail to take over,
+    # SIGTERM's default action would end the whole test run instead of failing this test.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
 def loop_run(work):
     """`work` run as smoke runs its coroutine. A KeyboardInterrupt escaping the loop is this test's
     failure: left alone, pytest would take it for Ctrl-C and stop the whole session."""
     try:
-        return asyncio.run(interrupts.cancellable(work))
+        return interrupts.run(work)
     except KeyboardInterrupt:
         raise AssertionError("the signal raised KeyboardInterrupt while the loop ran") from None
 
@@ -131,7 +140,7 @@ def test_the_previous_handlers_come_back_and_an_ignored_sigint_stays_ignored():
     try:
         with interrupts.installed():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-            assert signal.getsignal(signal.SIGTERM) is not mine
+            assert signal.getsignal(signal.SIGTERM) is interrupts._handle
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
@@ -146,3 +155,58 @@ def test_a_new_run_starts_unsignalled():
         assert interrupts.signalled() is True
     with interrupts.installed():
         assert interrupts.signalled() is False
+
+
+def test_a_second_signal_while_the_loop_runs_stops_at_once():
+    # As a second Ctrl-C does under asyncio.run: for a run stuck while it unwinds.
+    reached = []
+
+    async def work():
+        send()
+        try:
+            send()
+            reached.append("went on")
+        except KeyboardInterrupt:
+            reached.append("raised")
+        await asyncio.sleep(30)  # the first signal's cancel lands here
+
+    with interrupts.installed():
+        with pytest.raises(interrupts.Interrupted):
+            loop_run(work)
+    assert reached == ["raised"]
+
+
+def test_a_signal_before_the_task_starts_ends_the_run_before_any_work():
+    ran = []
+
+    async def work():
+        ran.append("work")
+
+    with interrupts.installed():
+        with pytest.raises(KeyboardInterrupt):
+            send()  # outside the loop, e.g. while asyncio.run was starting
+        with pytest.raises(interrupts.Interrupted):
+            loop_run(work)
+    assert ran == []
+
+
+def test_smokes_own_step_sees_a_signal_that_only_scheduled_the_cancel():
+    # The port-forward's child is started outside blocking(): a signal there schedules the cancel,
+    # and the wait that follows raises at once instead of waiting for the port.
+    reached = []
+
+    async def work():
+        interrupts.raise_if_signalled()  # nothing yet
+        send()
+        reached.append("scheduled")
+        with interrupts.blocking():
+            try:
+                interrupts.raise_if_signalled()
+            except KeyboardInterrupt:
+                reached.append("raised")
+        await asyncio.sleep(30)
+
+    with interrupts.installed():
+        with pytest.raises(interrupts.Interrupted):  # the cancel scheduled by the signal still lands
+            loop_run(work)
+    assert reached == ["scheduled", "raised"]
