@@ -140,6 +140,19 @@ def test_a_stack_file_smoke_cannot_price_stops_it_with_the_whole_line_and_exit_2
     assert (e.value.code, e.value.message) == (2, line)
 
 
+def test_a_price_of_zero_or_under_a_dollar_is_a_price(tmp_path):
+    # Credits or a committed-use discount can make a tier free; most Spot prices are under $1/h.
+    ladder = cost.ladder_from_stack("t", root=stack_files(tmp_path, {"priceSpot": "0", "priceFlexStart": "0.5"}))
+    assert [(t.name, t.per_hour, t.source) for t in ladder.tiers] == [("spot", 0.0, "config"), ("flex-start", 0.5, "config")]
+
+
+def test_autoscaling_without_min_replicas_prices_one_replica_as_the_program_deploys(tmp_path):
+    # settings' default minReplicas is 1: the smoke test's light load pays for one machine.
+    ladder = cost.ladder_from_stack("t", root=stack_files(tmp_path, {"autoscaling": {"maxReplicas": 4}}))
+    assert (ladder.replicas, ladder.replicas_source) == (
+        1, "stack t autoscaling minReplicas (pass --replicas to price another count)")
+
+
 def test_a_capacity_set_as_a_comma_separated_string_is_the_same_ladder(tmp_path):
     # `pulumi config set capacity spot,on-demand` stores a plain string, which the program accepts.
     ladder = cost.ladder_from_stack("t", root=stack_files(tmp_path, {"capacity": "spot, on-demand"}))
