@@ -80,9 +80,9 @@ def parser() -> argparse.ArgumentParser:
                    help=f"seconds one request may take, streaming included (default {DEFAULT_TIMEOUT_S:g})")
     p.add_argument("--wait", type=float, default=DEFAULT_WAIT_S,
                    help=f"seconds to wait for /health to answer 200 (default {DEFAULT_WAIT_S})")
-    p.add_argument("--prompts", type=Path, default=None,
+    p.add_argument("--prompts", type=Path, default=None, metavar="FILE",
                    help="file of prompts, one per line ('#' lines ignored); default: a built-in set of 8")
-    p.add_argument("--json", type=Path, default=None, dest="json_path", help="also write the report as JSON to FILE")
+    p.add_argument("--json", type=Path, default=None, dest="json_path", metavar="FILE", help="also write the report as JSON to FILE")
     p.add_argument("--engine", choices=tuple(ENGINES), default=None,
                    help="serving engine, for the report (default: the stack output `engine`, if any)")
     p.add_argument("--model", default=None, help="model name sent in requests (default: the server's /v1/models)")

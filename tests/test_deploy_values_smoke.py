@@ -416,3 +416,42 @@ def test_the_json_start_time_is_utc_whatever_the_machines_time_zone(monkeypatch)
         monkeypatch.delenv("TZ")
         time_module.tzset()
     assert got == "2026-11-30T14:00:05+00:00"
+
+
+HELP = """usage: python -m smoke [-h] [--url URL] [--stack STACK] [--requests REQUESTS]
+                       [--concurrency CONCURRENCY] [--max-tokens MAX_TOKENS] [--timeout TIMEOUT]
+                       [--wait WAIT] [--prompts FILE] [--json FILE] [--engine {tgi,vllm}]
+                       [--model MODEL] [--replicas REPLICAS]
+
+Check that the deployed model answers, then measure TTFT, latency, tokens per second and $ per
+million output tokens on each capacity tier.
+
+options:
+  -h, --help            show this help message and exit
+  --url URL             endpoint, e.g. http://127.0.0.1:8080 (default: discovered from the stack
+                        outputs)
+  --stack STACK         stack for prices, replicas and discovery (default dev)
+  --requests REQUESTS   load requests (default 20)
+  --concurrency CONCURRENCY
+                        requests in flight at once (default 4)
+  --max-tokens MAX_TOKENS
+                        max output tokens per request (default 128)
+  --timeout TIMEOUT     seconds one request may take, streaming included (default 120)
+  --wait WAIT           seconds to wait for /health to answer 200 (default 1800)
+  --prompts FILE        file of prompts, one per line ('#' lines ignored); default: a built-in set
+                        of 8
+  --json FILE           also write the report as JSON to FILE
+  --engine {tgi,vllm}   serving engine, for the report (default: the stack output `engine`, if
+                        any)
+  --model MODEL         model name sent in requests (default: the server's /v1/models)
+  --replicas REPLICAS   replicas serving, for the cost (default: the stack's replicas or
+                        autoscaling minReplicas)
+"""
+
+
+def test_the_help_says_each_option_and_its_default(monkeypatch):
+    # `python -m smoke --help` is where a user learns the options and their defaults (and the
+    # program name prefixes every usage error): pinned whole, at 100 columns.
+    from smoke import options
+    monkeypatch.setenv("COLUMNS", "100")
+    assert options.parser().format_help() == HELP
