@@ -437,7 +437,6 @@ def weight_cache_gib(model: Model) -> int:
 
 @dataclass(frozen=True)
 class TierPrice:
-    tier: str
     per_hour: Optional[float]
     source: str  # "price table", "config", or "assumption: ..."
 
@@ -448,16 +447,16 @@ class TierPrice:
 
 def tier_price(machine: Machine, tier: str, overrides: dict[str, float]) -> TierPrice:
     if tier in overrides:
-        return TierPrice(tier, overrides[tier], "config")
+        return TierPrice(overrides[tier], "config")
     row = prices().get(machine.name)
     if row is None:
-        return TierPrice(tier, None, "no price in table")
+        return TierPrice(None, "no price in table")
     if tier == "spot":
-        return TierPrice(tier, row.spot, "price table")
+        return TierPrice(row.spot, "price table")
     if tier == "on-demand":
-        return TierPrice(tier, row.on_demand, "price table")
+        return TierPrice(row.on_demand, "price table")
     discounted = round(row.on_demand * (1 - FLEX_START_ASSUMED_DISCOUNT), 5)
-    return TierPrice(tier, discounted, f"assumption: on-demand less {FLEX_START_ASSUMED_DISCOUNT:.0%}")
+    return TierPrice(discounted, f"assumption: on-demand less {FLEX_START_ASSUMED_DISCOUNT:.0%}")
 
 
 # --- cluster-wide limits ------------------------------------------------------------------------
