@@ -352,6 +352,7 @@ def test_a_usage_mistake_is_one_line_with_exit_2():
 
 def test_url_checks():
     assert options.parse(["--url", "http://127.0.0.1:8080/"]).url == "http://127.0.0.1:8080"
+    assert options.parse(["--url", "https://llm.example.com"]).url == "https://llm.example.com"  # TLS in front
     for bad, why in (("ftp://h", "give an http:// or https:// URL, e.g. http://127.0.0.1:8080"),
                      ("http://", "give an http:// or https:// URL, e.g. http://127.0.0.1:8080"),
                      ("http://h:1/V1", "give the server's root, without /v1 (e.g. http://h:1); "
