@@ -702,6 +702,16 @@ def fake_tool(bin_dir: Path, name: str, script: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
+def refused(forward: discovery.PortForward) -> pytest.ExceptionInfo:
+    """The SmokeError of forward.ensure(); the forward is closed either way."""
+    try:
+        with pytest.raises(smoke.SmokeError) as e:
+            forward.ensure()
+    finally:
+        forward.close()
+    return e
+
+
 @pytest.fixture
 def tools(tmp_path, monkeypatch):
     """A bin/ on PATH alone, for fake `pulumi` and `kubectl` shell scripts."""
@@ -798,11 +808,7 @@ def test_a_port_forward_that_kubectl_refuses_is_a_usage_error_naming_the_cluster
     fake_tool(tools, "kubectl", "echo 'W1130 12:00:00 deprecated flag' >&2\n"
               "echo 'error: services \"svc\" not found' >&2\nexit 1\n")
     forward = discovery.PortForward("svc", "ns", 80, "llm-serving-dev")
-    try:
-        with pytest.raises(smoke.SmokeError) as e:
-            forward.ensure()
-    finally:
-        forward.close()
+    e = refused(forward)
     assert (e.value.code, e.value.message) == (2, 'kubectl port-forward service/svc failed: error: services "svc" '
                                                   "not found; check kubectl's context (gcloud container clusters "
                                                   "get-credentials llm-serving-dev ..., as in the queryCommand) or "
@@ -1104,11 +1110,7 @@ def test_pulumis_60_second_and_kubectls_20_second_limits():
 def test_a_port_forward_failure_without_a_cluster_name_gives_the_generic_command(tools):
     fake_tool(tools, "kubectl", "echo 'error: forbidden' >&2\nexit 1\n")
     forward = discovery.PortForward("svc", "ns", 80)
-    try:
-        with pytest.raises(smoke.SmokeError) as e:
-            forward.ensure()
-    finally:
-        forward.close()
+    e = refused(forward)
     assert e.value.message == ("kubectl port-forward service/svc failed: error: forbidden; check kubectl's context "
                                "(gcloud container clusters get-credentials ..., as in the queryCommand) or pass --url")
 
@@ -1194,11 +1196,7 @@ def test_closing_a_running_port_forward_stops_kubectl_and_its_chatter_stays_off_
 def test_a_port_forward_that_fails_without_a_word_says_no_message(tools):
     fake_tool(tools, "kubectl", "exit 1\n")
     forward = discovery.PortForward("svc", "ns", 80)
-    try:
-        with pytest.raises(smoke.SmokeError) as e:
-            forward.ensure()
-    finally:
-        forward.close()
+    e = refused(forward)
     assert e.value.message.startswith("kubectl port-forward service/svc failed: no message; check kubectl's context")
 
 

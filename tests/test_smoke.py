@@ -455,24 +455,33 @@ def test_a_failing_port_forward_exits_2_with_kubectls_words(smoke, tmp_path):
     assert_one_line_failure(o, 2, 'services "llm-service" not found', "get-credentials llm-serving-dev")
 
 
-def test_sigterm_while_waiting_stops_the_port_forward_and_exits_in_one_line(llm, tmp_path):
-    server = llm(health_failures=10**6)
-    bin_dir, log = fake_tools(tmp_path, CLUSTER_IP_OUTPUTS)
-    env = environment({"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_UPSTREAM_PORT": str(server.server_address[1])})
-    proc = subprocess.Popen([sys.executable, "-m", "smoke", "--wait", "60"], cwd=ROOT, env=env,
+def sigterm_once(args: list[str], env: dict[str, str], ready, what: str, settle_s: float = 0.0,
+                 timeout_s: float = 15) -> tuple[int, str]:
+    """`python -m smoke ARGS` in a child, sent SIGTERM once `ready()` holds (within 20 s) and `settle_s`
+    more have passed: (exit status, stderr). A child still running `timeout_s` later is killed."""
+    proc = subprocess.Popen([sys.executable, "-m", "smoke", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        while "/health" not in server.seen.paths and time.monotonic() < deadline:
+        while not ready() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "/health" in server.seen.paths, "smoke never polled /health"
+        assert ready(), what
+        time.sleep(settle_s)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=timeout_s)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err
+    return proc.returncode, err
+
+
+def test_sigterm_while_waiting_stops_the_port_forward_and_exits_in_one_line(llm, tmp_path):
+    server = llm(health_failures=10**6)
+    bin_dir, log = fake_tools(tmp_path, CLUSTER_IP_OUTPUTS)
+    env = environment({"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_UPSTREAM_PORT": str(server.server_address[1])})
+    code, err = sigterm_once(["--wait", "60"], env, lambda: "/health" in server.seen.paths, "smoke never polled /health")
+    assert code == 130, err
     # No load had started: the line must not say it stopped one.
     (line,) = [l for l in err.splitlines() if l.startswith("smoke:")]
     assert "Traceback" not in err and line.startswith("smoke: interrupted while waiting for /health (")
@@ -487,21 +496,10 @@ def test_sigterm_while_a_port_forward_starts_stops_at_once_not_after_the_20_s_st
     server = llm()
     bin_dir, log = fake_tools(tmp_path, CLUSTER_IP_OUTPUTS, kubectl="silent")
     env = environment({"PATH": f"{bin_dir}:{os.environ['PATH']}"})
-    proc = subprocess.Popen([sys.executable, "-m", "smoke", "--wait", "60"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not calls(log, "kubectl") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert calls(log, "kubectl"), "smoke never started kubectl"
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
+    # 10 s: well under the 20 s a wait that ignored the signal would take.
+    code, err = sigterm_once(["--wait", "60"], env, lambda: bool(calls(log, "kubectl")), "smoke never started kubectl",
+                             settle_s=0.3, timeout_s=10)
+    assert code == 130, err
     (line,) = [l for l in err.splitlines() if l.startswith("smoke:")]
     assert re.fullmatch(r"smoke: interrupted while waiting for /health \((\d+) s\); nothing was sent to the model",
                         line), line
@@ -729,22 +727,10 @@ def test_sigterm_during_the_load_reports_the_requests_that_finished(llm, smoke, 
     # Streams: 1 the check, 2-3 the first two load requests (fast), 4 on wait 30 s for a token.
     server = llm(first_token_delay=30, slow_from_stream=4)
     report_path = tmp_path / "interrupted.json"
-    proc = subprocess.Popen([sys.executable, "-m", "smoke", "--url", server.url, "--requests", "6",
-                             "--concurrency", "2", "--wait", "10", "--json", str(report_path)],
-                            cwd=ROOT, env=environment({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while server.seen.streams < 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.seen.streams == 5, "the load never reached two slow requests in flight"
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
+    code, err = sigterm_once(["--url", server.url, "--requests", "6", "--concurrency", "2", "--wait", "10",
+                              "--json", str(report_path)], environment({}), lambda: server.seen.streams == 5,
+                             "the load never reached two slow requests in flight", settle_s=0.2)
+    assert code == 130, err
     assert [l for l in err.splitlines() if l.startswith("smoke:")] == [
         "smoke: interrupted during the load: 2 of 6 requests answered, 2 in flight; the load stopped where it was"]
     report = json.loads(report_path.read_text())
